@@ -1,0 +1,37 @@
+# The two set-up commands: `make test` and `make demo`. Each creates .venv and installs what it needs.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+# torch and torchvision are pinned to a matching pair (torchvision's compiled ops must match torch).
+TORCH_PINS ?= torch==2.14.1 torchvision==0.29.1
+
+.PHONY: test lint typecheck unit demo bench clean
+
+$(BIN)/.installed: pyproject.toml Makefile
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check $(TORCH_PINS)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[test]' $(TORCH_PINS)
+	touch $@
+
+lint: $(BIN)/.installed
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: $(BIN)/.installed
+	$(BIN)/mypy
+
+# pytest exits 5 when it collects nothing: a suite that ran no test is a failure, said plainly.
+unit: $(BIN)/.installed
+	$(BIN)/pytest -q; rc=$$?; \
+	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: failing" >&2; fi; exit $$rc
+
+test: lint typecheck unit
+
+demo: $(BIN)/.installed
+	$(BIN)/avpc demo
+
+bench: $(BIN)/.installed
+	$(BIN)/python benchmarks/nets.py
+
+clean:
+	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache

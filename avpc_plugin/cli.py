@@ -1,0 +1,35 @@
+"""The ``avpc`` command line (click)."""
+
+from __future__ import annotations
+
+import click
+
+from avpc_plugin import __version__
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="avpc")
+def main() -> None:
+    """avpc: pull instrument stems out of concert footage with Audio-Visual Predictive Coding."""
+
+
+@main.group()
+def nets() -> None:
+    """Inspect the registered network architectures."""
+
+
+@nets.command("list")
+def nets_list() -> None:
+    """List registered networks with their default parameter counts."""
+    from avpc_plugin.nets import build_net, list_nets
+
+    for name in list_nets():
+        try:
+            n_params = sum(p.numel() for p in build_net(name).parameters())
+            click.echo(f"{name:<16} {n_params:>12,d} parameters (default config)")
+        except TypeError:
+            click.echo(f"{name:<16} (needs a config)")
+
+
+if __name__ == "__main__":
+    main()
