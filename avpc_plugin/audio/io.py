@@ -1,0 +1,508 @@
+"""Reading, resampling and writing audio files.
+
+Arrays are float32 ``(channels, samples)`` with linear amplitude (full scale = 1.0) and the
+file's own sample rate, as pedalboard returns them.
+
+* Audio files (wav, flac, aiff, mp3, ogg) are read with pedalboard, in blocks when asked
+  (:class:`AudioReader`), so a two-hour concert never has to sit in memory at once.
+* The audio track of a video container (mp4, mov, mkv, ...) is decoded with PyAV. Containers
+  cannot be sought sample-exactly, so :class:`AudioReader` decodes such a track once, in a single
+  streaming pass, into a temporary float32 wav next to nothing else (the system temp folder) and
+  reads that; the temporary file is removed on ``close()``.
+* Resampling uses :func:`scipy.signal.resample_poly` (polyphase FIR, Kaiser window) rather than
+  pedalboard's resampler: it takes exact rational ratios (44100 -> 11025 is 1/4, 48000 -> 11025 is
+  147/640), its filter is linear phase with the delay removed, so output sample ``n`` sits exactly
+  at input time ``n * orig_rate / target_rate`` (masks estimated at the model rate line up with the
+  full-rate audio to the sample), and it works on any array, so a window can be resampled on its
+  own and give the same samples as resampling the whole file (:func:`resample_span`).
+* Files are written with pedalboard (wav, flac, aiff at 16 or 24 bit; wav also at 32-bit float),
+  always to a temporary file in the destination folder that is renamed over the final name only
+  once complete (:class:`AtomicAudioWriter`), so no partial file ever carries a final name.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import os
+import secrets
+import shutil
+import tempfile
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Literal
+
+import numpy as np
+from scipy.signal import resample_poly
+
+AUDIO_FILE_EXTENSIONS = (".wav", ".flac", ".aiff", ".aif", ".mp3", ".ogg")
+"""Audio files read with pedalboard."""
+VIDEO_CONTAINER_EXTENSIONS = (".mp4", ".mov", ".mkv", ".m4v", ".webm", ".avi")
+"""Video containers whose audio track is decoded with PyAV."""
+WRITE_FORMATS = ("wav", "flac", "aiff")
+"""Formats :func:`write_audio` writes."""
+BitDepth = Literal["16", "24", "32f"]
+BIT_DEPTHS: tuple[BitDepth, ...] = ("16", "24", "32f")
+"""Sample formats: 16-bit int, 24-bit int, 32-bit float (wav only)."""
+
+_PEDALBOARD_BIT_DEPTH = {"16": 16, "24": 24, "32f": 32}
+_CONTAINER_BLOCK = 1 << 16  # samples per block when copying a container's track
+
+
+class AudioFileError(Exception):
+    """An audio file that cannot be read or written; the message names the file and the reason."""
+
+
+@dataclass(frozen=True)
+class AudioInfo:
+    """What a readable audio source holds.
+
+    Attributes:
+        path: the file.
+        sample_rate: samples per second (Hz).
+        channels: number of channels.
+        frames: samples per channel.
+    """
+
+    path: Path
+    sample_rate: int
+    channels: int
+    frames: int
+
+    @property
+    def duration(self) -> float:
+        """Length in seconds."""
+        return self.frames / self.sample_rate
+
+
+def is_video_container(path: str | os.PathLike[str]) -> bool:
+    """True if ``path`` has a video container extension (its audio track is read with PyAV)."""
+    return Path(path).suffix.lower() in VIDEO_CONTAINER_EXTENSIONS
+
+
+# ------------------------------------------------------------------------------------------ reading
+
+
+class AudioReader:
+    """Random access to the samples of an audio file or a video container's audio track.
+
+    Use as a context manager (or call :meth:`close`)::
+
+        with AudioReader("concert.mp4") as reader:
+            block = reader.read(0, reader.info.sample_rate)   # first second, (channels, samples)
+
+    Raises:
+        AudioFileError: the file is missing, unreadable, or (containers) has no audio track.
+    """
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = Path(path)
+        if not self.path.is_file():
+            raise AudioFileError(f"{self.path}: no such file")
+        self._temp_dir: Path | None = None
+        source = self.path
+        if is_video_container(self.path):
+            self._temp_dir = Path(tempfile.mkdtemp(prefix="avpc-audio-"))
+            source = self._temp_dir / "track.wav"
+            try:
+                _copy_container_track(self.path, source)
+            except BaseException:
+                self.close()
+                raise
+        self._file = _open_pedalboard(source, display=self.path)
+        self.info = AudioInfo(
+            path=self.path,
+            sample_rate=round(self._file.samplerate),
+            channels=int(self._file.num_channels),
+            frames=int(self._file.frames),
+        )
+
+    def read(self, start: int, frames: int) -> np.ndarray:
+        """Samples ``[start, start + frames)`` as float32 ``(channels, frames)``.
+
+        Positions past the end of the file give zeros (so callers may ask for margins).
+
+        Args:
+            start: first sample (may be negative: zeros before the start).
+            frames: number of samples, >= 0.
+        """
+        if frames < 0:
+            raise ValueError(f"frames: expected a count >= 0, got {frames}")
+        out = np.zeros((self.info.channels, frames), dtype=np.float32)
+        lo, hi = max(start, 0), min(start + frames, self.info.frames)
+        if hi > lo:
+            try:
+                self._file.seek(lo)
+                data = self._file.read(hi - lo)
+            except Exception as err:
+                raise AudioFileError(f"{self.path}: cannot read samples {lo}..{hi}: {err}") from err
+            out[:, lo - start : lo - start + data.shape[1]] = data
+        return out
+
+    def close(self) -> None:
+        """Close the file and remove any temporary copy of a container's track."""
+        file = getattr(self, "_file", None)
+        if file is not None:
+            file.close()
+            self._file = None
+        if self._temp_dir is not None:
+            shutil.rmtree(self._temp_dir, ignore_errors=True)
+            self._temp_dir = None
+
+    def __enter__(self) -> AudioReader:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+def audio_info(path: str | os.PathLike[str]) -> AudioInfo:
+    """Sample rate, channels and length of an audio file or a container's audio track.
+
+    For a video container this decodes the whole track (PyAV's durations are estimates).
+    """
+    if is_video_container(path):
+        rate, channels, frames = 0, 0, 0
+        for block, block_rate in _decode_container_track(Path(path)):
+            rate, channels = block_rate, block.shape[0]
+            frames += block.shape[1]
+        return AudioInfo(Path(path), rate, channels, frames)
+    with _open_pedalboard(Path(path), display=Path(path)) as file:
+        return AudioInfo(
+            Path(path), round(file.samplerate), int(file.num_channels), int(file.frames)
+        )
+
+
+def read_audio(
+    path: str | os.PathLike[str], start: float | None = None, end: float | None = None
+) -> tuple[np.ndarray, int]:
+    """Read a whole audio file (or the ``[start, end)`` seconds of it) into memory.
+
+    Args:
+        path: a wav / flac / aiff / mp3 / ogg file, or a video container with an audio track.
+        start: first second to read (default 0).
+        end: second to stop at (default: the end of the file; clipped to it).
+
+    Returns:
+        ``(audio, sample_rate)``: float32 ``(channels, samples)`` and the file's rate in Hz.
+
+    Raises:
+        AudioFileError: missing or unreadable file, or a container without an audio track.
+        ValueError: ``start`` / ``end`` outside the file or ``end <= start``.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise AudioFileError(f"{path}: no such file")
+    if is_video_container(path) and start is None and end is None:
+        blocks, rate = [], 0
+        for block, block_rate in _decode_container_track(path):
+            blocks.append(block)
+            rate = block_rate
+        return np.concatenate(blocks, axis=1), rate
+    with AudioReader(path) as reader:
+        first, stop = time_range_to_samples(start, end, reader.info)
+        return reader.read(first, stop - first), reader.info.sample_rate
+
+
+def time_range_to_samples(
+    start: float | None, end: float | None, info: AudioInfo
+) -> tuple[int, int]:
+    """Sample range ``[first, stop)`` for a time range in seconds (``None`` = file start / end).
+
+    Raises:
+        ValueError: ``start`` is negative or past the end, or ``end <= start`` (names ``start`` /
+            ``end`` and the file's duration).
+    """
+    first = 0 if start is None else round(start * info.sample_rate)
+    stop = info.frames if end is None else min(round(end * info.sample_rate), info.frames)
+    if first < 0 or first >= info.frames:
+        raise ValueError(
+            f"start: {start} s is outside {info.path} (duration {info.duration:.3f} s)"
+        )
+    if stop <= first:
+        raise ValueError(f"end: {end} s must be after start ({start or 0} s) in {info.path}")
+    return first, stop
+
+
+def _open_pedalboard(path: Path, display: Path) -> Any:
+    from pedalboard.io import AudioFile
+
+    if not path.is_file():
+        raise AudioFileError(f"{display}: no such file")
+    try:
+        return AudioFile(str(path))
+    except Exception as err:
+        raise AudioFileError(f"{display}: cannot read audio ({err})") from err
+
+
+def _decode_container_track(path: Path) -> Iterator[tuple[np.ndarray, int]]:
+    """Decode the first audio stream of a container: float32 ``(channels, n)`` blocks + rate."""
+    import av
+
+    try:
+        container = av.open(str(path))
+    except Exception as err:
+        raise AudioFileError(f"{path}: cannot open as a media file ({err})") from err
+    with container:
+        if not container.streams.audio:
+            raise AudioFileError(f"{path}: no audio track")
+        stream = container.streams.audio[0]
+        resampler = None
+        try:
+            for frame in container.decode(stream):
+                if resampler is None:
+                    resampler = av.AudioResampler(
+                        format="fltp", layout=frame.layout.name, rate=frame.sample_rate
+                    )
+                for converted in resampler.resample(frame):
+                    yield converted.to_ndarray().astype(np.float32, copy=False), frame.sample_rate
+            if resampler is not None:
+                for converted in resampler.resample(None):
+                    yield converted.to_ndarray().astype(np.float32, copy=False), stream.rate
+        except av.FFmpegError as err:
+            raise AudioFileError(f"{path}: cannot decode its audio track ({err})") from err
+        if resampler is None:
+            raise AudioFileError(f"{path}: the audio track holds no samples")
+
+
+def _copy_container_track(path: Path, destination: Path) -> None:
+    """Decode a container's audio track into a float32 wav, one block at a time."""
+    from pedalboard.io import AudioFile
+
+    writer = None
+    try:
+        for block, rate in _decode_container_track(path):
+            if writer is None:
+                writer = AudioFile(str(destination), "w", rate, block.shape[0], bit_depth=32)
+            writer.write(block)
+    finally:
+        if writer is not None:
+            writer.close()
+
+
+# ------------------------------------------------------------------------------ resampling
+
+
+def resample_ratio(orig_rate: int, target_rate: int) -> tuple[int, int]:
+    """``(up, down)`` in lowest terms with ``target_rate / orig_rate == up / down``."""
+    for name, rate in (("orig_rate", orig_rate), ("target_rate", target_rate)):
+        if not isinstance(rate, (int, np.integer)) or rate <= 0:
+            raise ValueError(f"{name}: expected a positive integer sample rate (Hz), got {rate!r}")
+    common = math.gcd(int(orig_rate), int(target_rate))
+    return int(target_rate) // common, int(orig_rate) // common
+
+
+def resample(audio: np.ndarray, orig_rate: int, target_rate: int) -> np.ndarray:
+    """Resample along the last axis with a zero-phase polyphase filter.
+
+    Args:
+        audio: float array ``(..., samples)``.
+        orig_rate: its sample rate (Hz).
+        target_rate: the rate wanted (Hz).
+
+    Returns:
+        float32 ``(..., ceil(samples * target_rate / orig_rate))``; output sample ``n`` is the
+        band-limited input at time ``n / target_rate`` s. The input itself if the rates agree.
+    """
+    up, down = resample_ratio(orig_rate, target_rate)
+    if up == down:
+        return np.asarray(audio, dtype=np.float32)
+    return resample_poly(audio, up, down, axis=-1).astype(np.float32, copy=False)
+
+
+def resample_span(
+    read: Callable[[int, int], np.ndarray],
+    orig_rate: int,
+    target_rate: int,
+    out_start: int,
+    out_stop: int,
+    length: int,
+) -> np.ndarray:
+    """Output samples ``[out_start, out_stop)`` of resampling a long signal, reading only near them.
+
+    Gives the same samples (to float rounding) as ``resample(whole_signal, ...)[..., out_start:
+    out_stop]`` while reading a slice of the input a few dozen samples wider than the span: the
+    slice starts at a multiple of ``down`` so its own output grid is the global one, and it is
+    wider than the filter on both sides. Output past the resampled length is zero.
+
+    Args:
+        read: ``read(start, count)`` returns input samples ``[start, start + count)`` as
+            ``(..., count)`` (zeros outside the signal are fine), e.g. ``AudioReader.read``.
+        orig_rate, target_rate: sample rates (Hz).
+        out_start, out_stop: output sample range, ``0 <= out_start <= out_stop``.
+        length: input samples of the whole signal.
+
+    Returns:
+        float32 ``(..., out_stop - out_start)``.
+    """
+    up, down = resample_ratio(orig_rate, target_rate)
+    if not 0 <= out_start <= out_stop:
+        raise ValueError(
+            f"out_start, out_stop: expected 0 <= start <= stop, got {out_start}, {out_stop}"
+        )
+    if up == down:
+        first, stop = min(out_start, length), min(out_stop, length)
+        block = read(first, stop - first)
+        return np.pad(block, [(0, 0)] * (block.ndim - 1) + [(0, out_stop - stop)]).astype(
+            np.float32
+        )
+    margin = 10 * max(up, down) // up + 2  # resample_poly's filter half-width, in input samples
+    in_first = max(0, (out_start * down // up - margin) // down * down)
+    in_stop = min(length, -(-out_stop * down // up) + margin)
+    block = read(in_first, max(in_stop - in_first, 0))
+    offset = in_first * up // down
+    if block.shape[-1] == 0:
+        return np.zeros((*block.shape[:-1], out_stop - out_start), dtype=np.float32)
+    converted = resample_poly(block, up, down, axis=-1)
+    # Keep only the valid part of the global output (resample_poly rounds its length up).
+    valid = -(-length * up // down) - offset
+    converted = converted[..., : max(valid, 0)]
+    span = converted[..., out_start - offset : out_stop - offset]
+    missing = out_stop - out_start - span.shape[-1]
+    if missing:
+        span = np.pad(span, [(0, 0)] * (span.ndim - 1) + [(0, missing)])
+    return span.astype(np.float32, copy=False)
+
+
+# --------------------------------------------------------------------------------- writing
+
+
+def check_output_format(fmt: str, bit_depth: str) -> None:
+    """Raise ValueError unless :func:`write_audio` writes ``fmt`` at ``bit_depth``."""
+    if fmt not in WRITE_FORMATS:
+        raise ValueError(f"format: expected one of {', '.join(WRITE_FORMATS)}, got {fmt!r}")
+    if bit_depth not in BIT_DEPTHS:
+        raise ValueError(f"bit depth: expected one of {', '.join(BIT_DEPTHS)}, got {bit_depth!r}")
+    if bit_depth == "32f" and fmt != "wav":
+        raise ValueError(
+            f"bit depth: 32-bit float is written as wav only, not {fmt} (use 16 or 24)"
+        )
+
+
+class AtomicAudioWriter:
+    """Write an audio file block by block; it appears under its final name only when complete.
+
+    The samples go to a hidden temporary file in the destination folder; :meth:`commit` renames it
+    over ``path`` (atomic on one file system), :meth:`abort` (or leaving the ``with`` block with an
+    exception) deletes it.
+
+    Args:
+        path: final file; its extension picks the format (``.wav``, ``.flac``, ``.aiff``).
+        sample_rate: Hz.
+        channels: number of channels.
+        bit_depth: ``"16"``, ``"24"`` or ``"32f"`` (wav only).
+        overwrite: replace an existing file at ``path``; otherwise it is an error (raised before
+            anything is written).
+
+    Raises:
+        FileExistsError: ``path`` exists and ``overwrite`` is False.
+        ValueError: unknown format or bit depth.
+        AudioFileError: the folder or file cannot be written (disk full, permissions).
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        sample_rate: int,
+        channels: int,
+        bit_depth: BitDepth = "24",
+        overwrite: bool = False,
+    ) -> None:
+        from pedalboard.io import AudioFile
+
+        self.path = Path(path)
+        fmt = self.path.suffix.lower().lstrip(".")
+        check_output_format("aiff" if fmt == "aif" else fmt, bit_depth)
+        if self.path.exists() and not overwrite:
+            raise FileExistsError(f"{self.path}: already exists (pass overwrite / --overwrite)")
+        self._overwrite = overwrite
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._temp = self.path.with_name(
+                f".{self.path.name}.{secrets.token_hex(4)}.partial{self.path.suffix}"
+            )
+            self._file = AudioFile(
+                str(self._temp),
+                "w",
+                sample_rate,
+                channels,
+                bit_depth=_PEDALBOARD_BIT_DEPTH[bit_depth],
+            )
+        except OSError as err:
+            raise AudioFileError(f"{self.path}: cannot write ({err})") from err
+        except Exception as err:
+            raise AudioFileError(f"{self.path}: cannot write ({err})") from err
+        self.channels = channels
+
+    def write(self, block: np.ndarray) -> None:
+        """Append float samples ``(channels, n)`` (clipped to [-1, 1] by integer formats)."""
+        if block.ndim != 2 or block.shape[0] != self.channels:
+            raise ValueError(
+                f"block: expected ({self.channels}, samples), got shape {tuple(block.shape)}"
+            )
+        try:
+            self._file.write(np.ascontiguousarray(block, dtype=np.float32))
+        except Exception as err:
+            self.abort()
+            raise AudioFileError(f"{self.path}: cannot write ({err})") from err
+
+    def commit(self) -> Path:
+        """Close the file and move it to its final name; returns that path."""
+        try:
+            self._file.close()
+            if self.path.exists() and not self._overwrite:
+                raise FileExistsError(f"{self.path}: already exists (pass overwrite / --overwrite)")
+            os.replace(self._temp, self.path)
+        except BaseException as err:
+            self._temp.unlink(missing_ok=True)
+            if isinstance(err, OSError) and not isinstance(err, FileExistsError):
+                raise AudioFileError(f"{self.path}: cannot write ({err})") from err
+            raise
+        return self.path
+
+    def abort(self) -> None:
+        """Discard what was written; the final name is left untouched."""
+        # closing a file on a full disk may fail again: nothing to keep anyway
+        with contextlib.suppress(Exception):
+            self._file.close()
+        self._temp.unlink(missing_ok=True)
+
+    def __enter__(self) -> AtomicAudioWriter:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if exc_type is None:
+            self.commit()
+        else:
+            self.abort()
+
+
+def write_audio(
+    path: str | os.PathLike[str],
+    audio: np.ndarray,
+    sample_rate: int,
+    bit_depth: BitDepth = "24",
+    overwrite: bool = False,
+) -> Path:
+    """Write float audio ``(channels, samples)`` (or ``(samples,)``) atomically; returns the path.
+
+    Errors as :class:`AtomicAudioWriter`.
+    """
+    data = np.asarray(audio, dtype=np.float32)
+    if data.ndim == 1:
+        data = data[None]
+    with AtomicAudioWriter(path, sample_rate, data.shape[0], bit_depth, overwrite) as writer:
+        writer.write(data)
+    return writer.path

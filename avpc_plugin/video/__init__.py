@@ -1,0 +1,1 @@
+"""Video: decoding frames at timestamps, crop boxes, and the nets' frame preprocessing."""
