@@ -1,0 +1,218 @@
+"""``avpc models``: list, info, verify and convert through click's test runner."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+from click.testing import CliRunner, Result
+from torch import nn
+
+from avpc_plugin.checkpoints import (
+    find_model,
+    load_checkpoint,
+    register_model,
+    registry,
+    save_checkpoint,
+)
+from avpc_plugin.checkpoints.convert import to_reference_state_dicts
+from avpc_plugin.cli import main
+from avpc_plugin.nets import build_net
+from avpc_plugin.nets.registry import register_net
+
+TINY = "test-cli-tiny"
+
+
+@register_net(TINY)
+class TinyLinear(nn.Module):
+    """(B, features) -> (B, 2): features * 2 + 2 parameters."""
+
+    def __init__(self, features: int = 4) -> None:
+        super().__init__()
+        self.config: dict[str, Any] = {"features": features}
+        self.linear = nn.Linear(features, 2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.linear(x)
+
+
+@pytest.fixture
+def models_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """An empty index folder that is the only one on the search path."""
+    folder = tmp_path / "models"
+    monkeypatch.setenv("AVPC_MODELS_PATH", str(folder))
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))
+    monkeypatch.setattr(registry, "project_models_dir", lambda: tmp_path / "project")
+    return folder
+
+
+@pytest.fixture
+def two_models(models_dir: Path) -> dict[str, Path]:
+    """``small`` (4 features, default) and ``wide`` (1000 features) registered in models_dir."""
+    paths = {}
+    for name, features, default in (("small", 4, True), ("wide", 1000, False)):
+        torch.manual_seed(features)
+        paths[name] = save_checkpoint(
+            TinyLinear(features), models_dir, name, summary={"steps": 12, "data": "unit test"}
+        )
+        register_model(paths[name], models_dir, description=f"{name} net", default=default)
+    return paths
+
+
+def invoke(*args: str) -> Result:
+    return CliRunner().invoke(main, ["models", *args])
+
+
+def assert_user_error(result: Result, *fragments: str) -> None:
+    """Exit status 1, a one-line 'Error: ...' message, no traceback."""
+    assert result.exit_code == 1, result.output
+    assert isinstance(result.exception, SystemExit)
+    assert "Traceback" not in result.output
+    for fragment in fragments:
+        assert fragment in result.output, result.output
+
+
+def flip_a_byte(path: Path) -> None:
+    data = bytearray(path.read_bytes())
+    data[300] ^= 0xFF
+    path.write_bytes(bytes(data))
+
+
+def test_list_without_models_says_where_it_looked(models_dir: Path) -> None:
+    result = invoke("list")
+    assert result.exit_code == 0
+    assert "no models registered" in result.output and str(models_dir) in result.output
+
+
+def test_list_shows_a_table(two_models: dict[str, Path]) -> None:
+    result = invoke("list")
+    assert result.exit_code == 0, result.output
+    header, small, wide = result.output.splitlines()
+    assert header.split() == ["NAME", "ARCH", "PARAMS", "SIZE", "DEFAULT", "VERIFIED"]
+    assert small.split()[:3] == ["small", TINY, "10"] and small.split()[-2:] == ["*", "ok"]
+    assert wide.split()[:3] == ["wide", TINY, "2.0K"] and wide.split()[-1] == "ok"
+    assert small.split()[3:5] == [f"{two_models['small'].stat().st_size / 1000:.1f}", "KB"]
+
+
+def test_list_flags_modified_and_missing_files(two_models: dict[str, Path]) -> None:
+    two_models["small"].write_bytes(two_models["small"].read_bytes() + b"\0")
+    two_models["wide"].unlink()
+    result = invoke("list")
+    assert result.exit_code == 0
+    small, wide = result.output.splitlines()[1:]
+    assert small.split()[-1] == "MODIFIED" and wide.split()[-1] == "missing"
+
+
+def test_info_by_name(two_models: dict[str, Path]) -> None:
+    result = invoke("info", "small")
+    assert result.exit_code == 0, result.output
+    assert f"arch:        {TINY}" in result.output
+    assert str(two_models["small"].resolve()) in result.output
+    assert '"features": 4' in result.output and '"data": "unit test"' in result.output
+    assert "name:        small (default)" in result.output
+    assert f"torch {torch.__version__}" in result.output
+
+
+def test_info_json_by_path(two_models: dict[str, Path]) -> None:
+    result = invoke("info", str(two_models["wide"]), "--json")
+    assert result.exit_code == 0, result.output
+    info = json.loads(result.output)
+    assert info["arch"] == TINY and info["config"] == {"features": 1000}
+    assert info["summary"] == {"steps": 12, "data": "unit test"}
+    assert info["parameters"] == "2.0K" and info["registry"] is None
+    assert info["size_bytes"] == two_models["wide"].stat().st_size
+
+
+def test_info_unknown_name_suggests_a_close_one(two_models: dict[str, Path]) -> None:
+    assert_user_error(invoke("info", "smal"), "unknown model 'smal'", "did you mean 'small'?")
+    assert_user_error(invoke("info", "nowhere/model.pt"), "no checkpoint file")
+
+
+def test_info_on_a_modified_file_fails(two_models: dict[str, Path]) -> None:
+    flip_a_byte(two_models["small"])
+    assert_user_error(invoke("info", "small"), two_models["small"].name, "corrupted or modified")
+
+
+def test_verify_all_models(two_models: dict[str, Path]) -> None:
+    result = invoke("verify")
+    assert result.exit_code == 0, result.output
+    assert [line.split()[:2] for line in result.output.splitlines()] == [
+        ["ok", "small"],
+        ["ok", "wide"],
+    ]
+
+
+def test_verify_fails_on_a_modified_file_and_names_it(two_models: dict[str, Path]) -> None:
+    flip_a_byte(two_models["wide"])
+    result = invoke("verify")
+    assert_user_error(result, "1 of 2 checkpoints failed verification")
+    assert "ok      small" in result.stdout
+    assert f"FAILED  wide: {two_models['wide'].resolve()}: sha256 mismatch" in result.stderr
+
+
+def test_verify_named_models_and_paths(two_models: dict[str, Path], tmp_path: Path) -> None:
+    unhashed = tmp_path / "copy.pt"
+    unhashed.write_bytes(two_models["small"].read_bytes())
+    result = invoke("verify", "wide", str(two_models["small"]), str(unhashed))
+    assert result.exit_code == 0, result.output
+    assert "no hash in its name" in result.output
+    assert_user_error(invoke("verify", "wide", "wdie"), "did you mean 'wide'?")
+
+
+def test_verify_without_models(models_dir: Path) -> None:
+    result = invoke("verify")
+    assert result.exit_code == 0 and "nothing to verify" in result.output
+
+
+def write_reference_files(directory: Path) -> tuple[Path, Path, nn.Module]:
+    """A small AVPC saved as the reference implementation's frame_best.pth / sound_best.pth."""
+    torch.manual_seed(0)
+    model = build_net("avpc", sound={"ngf": 4, "train_cycles": 1})
+    net_frame, net_sound = to_reference_state_dicts(model.state_dict())
+    directory.mkdir(parents=True, exist_ok=True)
+    frame, sound = directory / "frame_best.pth", directory / "sound_best.pth"
+    torch.save(net_frame, frame)
+    torch.save(net_sound, sound)
+    return frame, sound, model
+
+
+def test_convert_and_register(models_dir: Path, tmp_path: Path) -> None:
+    frame, sound, model = write_reference_files(tmp_path / "reference")
+    result = invoke(
+        "convert", "--frame", str(frame), "--sound", str(sound), "--name", "avpc-ref",
+        "--out", str(models_dir), "--register", "--default",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    entry = find_model("avpc-ref")
+    assert entry.default and entry.arch == "avpc"
+    assert f"wrote {entry.file}" in result.output
+    loaded = load_checkpoint(entry.file)
+    assert loaded.config["sound"]["ngf"] == 4 and loaded.config["visual"]["freeze_trunk"]
+    assert loaded.summary["converted_from"]["sound"]["file"] == "sound_best.pth"
+    for key, tensor in model.state_dict().items():
+        assert torch.equal(loaded.model.state_dict()[key], tensor), key
+    assert invoke("verify", "avpc-ref").exit_code == 0
+
+
+def test_convert_errors(models_dir: Path, tmp_path: Path) -> None:
+    frame, sound, _ = write_reference_files(tmp_path / "reference")
+    out = tmp_path / "out"
+
+    def convert(frame_file: Path | str, sound_file: Path | str, *options: str) -> Result:
+        files = ["--frame", str(frame_file), "--sound", str(sound_file), "--out", str(out)]
+        return invoke("convert", *files, *(options or ("--name", "x")))
+
+    assert_user_error(convert(sound, frame), "cannot convert", "net_frame")
+    text = tmp_path / "notes.pth"
+    text.write_text("not torch\n")
+    assert_user_error(convert(text, sound), "notes.pth: not a torch file")
+    bad_name = convert(frame, sound, "--name", "a b")
+    assert bad_name.exit_code == 2 and "checkpoint name 'a b'" in bad_name.output
+    no_register = convert(frame, sound, "--name", "x", "--default")
+    assert no_register.exit_code == 2 and "need --register" in no_register.output
+    missing = convert("absent.pth", sound)
+    assert missing.exit_code == 2 and "absent.pth" in missing.output
+    assert not out.exists() or list(out.iterdir()) == []
