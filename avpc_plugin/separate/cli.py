@@ -1,0 +1,313 @@
+"""``avpc separate``: batch stem separation from the command line.
+
+Every input is separated on its own: a bad input (missing, unreadable, no audio, video too short,
+outputs already there) is reported with its name and the batch goes on; the exit status is
+non-zero if any input failed. Stems are written atomically, so a failed or interrupted input leaves
+no file under a final name.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import click
+
+from avpc_plugin.audio.io import (
+    AUDIO_FILE_EXTENSIONS,
+    BIT_DEPTHS,
+    VIDEO_CONTAINER_EXTENSIONS,
+    WRITE_FORMATS,
+    BitDepth,
+    check_output_format,
+    is_video_container,
+)
+from avpc_plugin.separate.output import DEFAULT_TEMPLATE, check_template, output_paths
+from avpc_plugin.separate.query import StemQuery, parse_stem_spec
+from avpc_plugin.separate.separator import RESIDUAL, Separator
+
+
+@dataclass
+class _Outcome:
+    input: Path
+    ok: bool
+    message: str
+    audio_seconds: float = 0.0
+    wall_seconds: float = 0.0
+
+
+def parse_shard(spec: str | None) -> tuple[int, int] | None:
+    """``"i/n"`` -> ``(i, n)`` with ``0 <= i < n``; None passes through.
+
+    Raises:
+        click.BadParameter: malformed or out of range.
+    """
+    if spec is None:
+        return None
+    try:
+        index_text, count_text = spec.split("/")
+        index, count = int(index_text), int(count_text)
+    except ValueError:
+        raise click.BadParameter(
+            f"{spec!r}: expected i/n, e.g. 0/4", param_hint="--shard"
+        ) from None
+    if count < 1 or not 0 <= index < count:
+        raise click.BadParameter(
+            f"{spec!r}: expected 0 <= i < n (shards are numbered from 0)", param_hint="--shard"
+        )
+    return index, count
+
+
+def expand_inputs(inputs: Sequence[Path]) -> list[Path]:
+    """Files to process: each input file, and the audio / video files directly inside each folder.
+
+    Missing paths are kept (they are reported as failures, in order).
+    """
+    known = AUDIO_FILE_EXTENSIONS + VIDEO_CONTAINER_EXTENSIONS
+    files: list[Path] = []
+    for path in inputs:
+        if path.is_dir():
+            files.extend(
+                sorted(p for p in path.iterdir() if p.is_file() and p.suffix.lower() in known)
+            )
+        else:
+            files.append(path)
+    return files
+
+
+@click.command("separate")
+@click.argument("inputs", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option(
+    "--video",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Footage for the visual queries (default: each input, if it is a video).",
+)
+@click.option(
+    "--stem",
+    "stem_specs",
+    multiple=True,
+    required=True,
+    metavar="NAME[=PRESET][@x,y,w,h][+OFFSET]",
+    help="A stem to extract; repeat for several. Box in fractions of the frame; offset in "
+    "seconds (video time = audio time + offset).",
+)
+@click.option(
+    "-o", "--out", "out_dir", type=click.Path(path_type=Path), required=True, help="Output folder."
+)
+@click.option(
+    "--template",
+    default=DEFAULT_TEMPLATE,
+    show_default=True,
+    help="Output path inside the folder; fields {track}, {stem}, {ext}.",
+)
+@click.option("--format", "fmt", type=click.Choice(WRITE_FORMATS), default="wav", show_default=True)
+@click.option("--bit-depth", type=click.Choice(BIT_DEPTHS), default="24", show_default=True)
+@click.option("--residual", is_flag=True, help="Also write 'residual': the input minus the stems.")
+@click.option("--normalise", is_flag=True, help="Scale masks so the stems sum to the input.")
+@click.option(
+    "--model",
+    default=None,
+    help="Registry name or checkpoint file (default: the registry's default).",
+)
+@click.option("--device", default=None, help="cpu, cuda, cuda:N (default: CUDA when present).")
+@click.option("--start", type=float, default=None, help="First second to separate.")
+@click.option("--end", type=float, default=None, help="Second to stop at.")
+@click.option(
+    "--shard",
+    default=None,
+    metavar="i/n",
+    help="Process only every n-th input, from the i-th (0-based).",
+)
+@click.option("--overwrite", is_flag=True, help="Replace existing output files.")
+@click.option(
+    "--batch-segments",
+    type=click.IntRange(min=1),
+    default=4,
+    show_default=True,
+    help="Model windows per forward pass.",
+)
+def separate_command(
+    inputs: tuple[Path, ...],
+    video: Path | None,
+    stem_specs: tuple[str, ...],
+    out_dir: Path,
+    template: str,
+    fmt: str,
+    bit_depth: BitDepth,
+    residual: bool,
+    normalise: bool,
+    model: str | None,
+    device: str | None,
+    start: float | None,
+    end: float | None,
+    shard: str | None,
+    overwrite: bool,
+    batch_segments: int,
+) -> None:
+    """Separate instrument stems from INPUT files (audio or video) or folders of them."""
+    try:
+        check_output_format(fmt, bit_depth)
+    except ValueError as err:
+        raise click.BadParameter(str(err), param_hint="--bit-depth") from None
+    try:
+        check_template(template)
+    except ValueError as err:
+        raise click.BadParameter(str(err), param_hint="--template") from None
+    try:
+        queries = [parse_stem_spec(spec, video) for spec in stem_specs]
+        Separator._output_names(queries, residual)  # duplicate names
+    except ValueError as err:
+        raise click.BadParameter(str(err), param_hint="--stem") from None
+    shard_spec = parse_shard(shard)
+    if video is not None and not video.is_file():
+        raise click.BadParameter(f"{video}: no such video file", param_hint="--video")
+
+    files = expand_inputs(inputs)
+    if shard_spec is not None:
+        files = files[shard_spec[0] :: shard_spec[1]]
+    if not files:
+        raise click.ClickException("no input files to process")
+
+    try:
+        separator = Separator.from_pretrained(model, device=device, batch_segments=batch_segments)
+    except (LookupError, FileNotFoundError, ValueError) as err:
+        raise click.ClickException(f"--model {model or '(default)'}: {_message(err)}") from None
+    except Exception as err:
+        raise click.ClickException(f"--model {model or '(default)'}: {_message(err)}") from None
+
+    outcomes: list[_Outcome] = []
+    claimed: dict[Path, Path] = {}
+    for path in files:
+        outcomes.append(
+            _separate_one(
+                separator,
+                path,
+                queries,
+                out_dir,
+                template,
+                fmt,
+                bit_depth,
+                residual,
+                normalise,
+                start,
+                end,
+                overwrite,
+                claimed,
+            )
+        )
+    _print_summary(outcomes)
+    failed = sum(not outcome.ok for outcome in outcomes)
+    if failed:
+        raise click.ClickException(f"{failed} of {len(outcomes)} input(s) failed")
+
+
+def _message(err: BaseException) -> str:
+    text = str(err.args[0]) if isinstance(err, KeyError) and err.args else str(err)
+    return text or type(err).__name__
+
+
+def _separate_one(
+    separator: Separator,
+    path: Path,
+    queries: list[StemQuery],
+    out_dir: Path,
+    template: str,
+    fmt: str,
+    bit_depth: BitDepth,
+    residual: bool,
+    normalise: bool,
+    start: float | None,
+    end: float | None,
+    overwrite: bool,
+    claimed: dict[Path, Path],
+) -> _Outcome:
+    from tqdm import tqdm
+
+    began = time.perf_counter()
+    if not path.is_file():
+        return _Outcome(path, False, f"{path}: no such file")
+    names = [query.name for query in queries] + ([RESIDUAL] if residual else [])
+    try:
+        targets = output_paths(out_dir, template, path.stem, names, fmt)
+    except ValueError as err:
+        return _Outcome(path, False, str(err))
+    for target in targets.values():
+        if target in claimed:
+            return _Outcome(
+                path,
+                False,
+                f"{target}: also the output of {claimed[target]} (use {{track}} in --template)",
+            )
+        if target.exists() and not overwrite:
+            return _Outcome(path, False, f"{target}: already exists (pass --overwrite)")
+    if any(q.video is None for q in queries) and not is_video_container(path):
+        return _Outcome(path, False, f"{path}: an audio file needs --video for the visual queries")
+    claimed.update(dict.fromkeys(targets.values(), path))
+
+    bar = tqdm(
+        total=1000,
+        desc=path.name,
+        unit="‰",
+        leave=True,
+        bar_format="{desc}: {percentage:3.0f}%|{bar}| [{elapsed}<{remaining}] {postfix}",
+    )
+
+    def progress(fraction: float, message: str) -> None:
+        bar.n = min(1000, round(fraction * 1000))
+        bar.set_postfix_str(message, refresh=False)
+        bar.refresh()
+
+    try:
+        written = separator.separate_to_files(
+            path,
+            targets,
+            stems=queries,
+            start=start,
+            end=end,
+            residual=residual,
+            normalise=normalise,
+            bit_depth=bit_depth,
+            overwrite=overwrite,
+            progress=progress,
+        )
+    except KeyboardInterrupt:
+        bar.close()
+        raise
+    except Exception as err:
+        bar.close()
+        return _Outcome(path, False, _message(err), wall_seconds=time.perf_counter() - began)
+    bar.close()
+    from avpc_plugin.audio.io import audio_info
+
+    seconds = 0.0
+    first = next(iter(written.values()))
+    try:
+        seconds = audio_info(first).duration
+    except Exception:  # only for the summary
+        seconds = 0.0
+    return _Outcome(
+        path,
+        True,
+        f"{len(written)} stem(s) in {first.parent}",
+        seconds,
+        time.perf_counter() - began,
+    )
+
+
+def _print_summary(outcomes: list[_Outcome]) -> None:
+    width = max(len(str(o.input)) for o in outcomes)
+    click.echo("")
+    click.echo(
+        f"{'input':<{width}}  {'status':<6}  {'audio s':>8}  {'wall s':>7}  {'x RT':>6}  detail"
+    )
+    for o in outcomes:
+        speed = (
+            f"{o.audio_seconds / o.wall_seconds:6.1f}" if o.ok and o.wall_seconds > 0 else "     -"
+        )
+        click.echo(
+            f"{o.input!s:<{width}}  {'ok' if o.ok else 'FAILED':<6}  {o.audio_seconds:8.1f}  "
+            f"{o.wall_seconds:7.1f}  {speed}  {o.message}"
+        )

@@ -1,0 +1,110 @@
+"""What to pull out: one :class:`StemQuery` per stem (name, video, crop box, time offset, preset).
+
+The command line writes a stem as ``NAME[=PRESET][@x,y,w,h][+OFFSET]``, e.g.
+``violin@0,0,0.5,1`` (left half of the frame), ``cello=default@0.5,0,0.5,1+-0.25`` (right half,
+video 0.25 s earlier than the audio); :func:`parse_stem_spec` reads that.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from avpc_plugin.video.decode import Box, check_box
+
+KNOWN_PRESETS = ("default",)
+"""Stem presets that exist so far (instrument presets come with the presets module)."""
+RESERVED_STEM_NAMES = ("residual",)
+"""Names the separator uses for its own outputs."""
+
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
+_SPEC = re.compile(
+    r"(?P<name>[^=@+]+)(?:=(?P<preset>[^@+]*))?(?:@(?P<box>[^+]*))?(?:\+(?P<offset>.*))?"
+)
+
+
+def check_preset(preset: str | None) -> str | None:
+    """Return ``preset`` if it is a known stem preset (or None), else raise ValueError."""
+    if preset is None or preset in KNOWN_PRESETS:
+        return preset
+    raise ValueError(f"unknown preset {preset!r}; known presets: {', '.join(KNOWN_PRESETS)}")
+
+
+@dataclass(frozen=True)
+class StemQuery:
+    """The visual query for one stem.
+
+    Attributes:
+        name: the stem's name (output file name), letters, digits, ``.``, ``_``, ``-``.
+        video: the footage showing the performer; ``None`` means the input file itself (when the
+            input is a video container).
+        box: normalised crop box ``(x, y, w, h)`` around the performer, or None for the whole frame.
+        offset: seconds added to audio times to get video times (``video_t = audio_t + offset``).
+        preset: stem preset name (None = default).
+    """
+
+    name: str
+    video: Path | None = None
+    box: Box | None = None
+    offset: float = 0.0
+    preset: str | None = None
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.name, str) or not _NAME.fullmatch(self.name):
+            raise ValueError(
+                f"stem name {self.name!r}: expected letters, digits, '.', '_' or '-', starting "
+                "with a letter or digit"
+            )
+        if self.name in RESERVED_STEM_NAMES:
+            raise ValueError(f"stem name {self.name!r} is reserved for the separator's own output")
+        if self.video is not None:
+            object.__setattr__(self, "video", Path(self.video))
+        object.__setattr__(self, "box", check_box(self.box, f"stem {self.name!r}: box"))
+        try:
+            object.__setattr__(self, "offset", float(self.offset))
+        except (TypeError, ValueError):
+            raise ValueError(
+                f"stem {self.name!r}: offset: expected seconds, got {self.offset!r}"
+            ) from None
+        check_preset(self.preset)
+
+
+def parse_stem_spec(spec: str, video: str | os.PathLike[str] | None = None) -> StemQuery:
+    """Read ``NAME[=PRESET][@x,y,w,h][+OFFSET]`` into a :class:`StemQuery` for ``video``.
+
+    Raises:
+        ValueError: a malformed spec, box or offset, or an unknown preset (the message quotes the
+            spec).
+    """
+    match = _SPEC.fullmatch(spec.strip())
+    if match is None:
+        raise ValueError(f"--stem {spec!r}: expected NAME[=PRESET][@x,y,w,h][+OFFSET]")
+    box = None
+    if match["box"] is not None:
+        parts = match["box"].split(",")
+        try:
+            box = tuple(float(p) for p in parts)
+        except ValueError:
+            box = None
+        if box is None or len(box) != 4:
+            raise ValueError(f"--stem {spec!r}: box: expected four numbers x,y,w,h")
+    offset = 0.0
+    if match["offset"] is not None:
+        try:
+            offset = float(match["offset"])
+        except ValueError:
+            raise ValueError(
+                f"--stem {spec!r}: offset: expected seconds, e.g. +1.5 or +-0.2"
+            ) from None
+    try:
+        return StemQuery(
+            name=match["name"],
+            video=Path(video) if video is not None else None,
+            box=box,  # type: ignore[arg-type]
+            offset=offset,
+            preset=match["preset"] or None,
+        )
+    except ValueError as err:
+        raise ValueError(f"--stem {spec!r}: {err}") from None

@@ -1,0 +1,563 @@
+"""The Separator: the one inference path (CLI, OSC engine, Python API and benchmarks call it).
+
+Pipeline for a requested range of an input (any rate, any channel count):
+
+1. model-rate windows (:mod:`~avpc_plugin.separate.segments`): the channel mean, resampled to
+   11025 Hz window by window (:func:`~avpc_plugin.audio.io.resample_span`), 65535 samples each,
+   overlapping by ``overlap``; each window's frames come from every stem's video at the window's
+   timestamps (its box, its offset);
+2. the model, ``batch_segments`` windows per forward: visual features once per window and stem,
+   then mask logits, sigmoid, un-warp to 512 bins (optionally binarised at ``threshold``);
+3. weighted overlap-add of the masks on the range's model frame grid (optionally normalised so the
+   stems' masks sum to one);
+4. full-rate rendering (:mod:`~avpc_plugin.separate.fullrate`): masks resampled onto the input's
+   own STFT, every channel, iSTFT back to the exact length, block by block.
+
+Everything streams: the input is read in blocks of ``block_seconds`` (plus a window of context),
+masks are kept only until rendered, so memory does not grow with the length of the input when the
+input is a file and the output goes to files (:meth:`Separator.separate_to_files`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import threading
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from avpc_plugin.audio.frontend import analyse_mixture
+from avpc_plugin.audio.io import (
+    AtomicAudioWriter,
+    AudioInfo,
+    AudioReader,
+    BitDepth,
+    is_video_container,
+    resample_span,
+    time_range_to_samples,
+)
+from avpc_plugin.audio.masks import ideal_ratio_mask
+from avpc_plugin.audio.stft import CLIP_SAMPLES, FREQ_BINS, MODEL_RATE
+from avpc_plugin.audio.warp import unwarp_from_log_freq
+from avpc_plugin.device import resolve_device
+from avpc_plugin.separate.fullrate import FullRateRenderer, HighBandRule
+from avpc_plugin.separate.query import StemQuery
+from avpc_plugin.separate.segments import (
+    FRAME_STRIDE_SECONDS,
+    FRAMES_PER_WINDOW,
+    OverlapAdd,
+    WindowPlan,
+)
+from avpc_plugin.video.decode import (
+    IMAGE_SIZE,
+    Fit,
+    VideoReader,
+    VideoTooShortError,
+    preprocess_frames,
+)
+
+ProgressCallback = Callable[[float, str], None]
+"""Called with the fraction done (0..1) and a short message."""
+CancelSignal = threading.Event | Callable[[], bool]
+"""A ``threading.Event`` (set = cancel) or a callable returning True to cancel."""
+
+RESIDUAL = "residual"
+
+
+class SeparationCancelled(Exception):
+    """The caller's cancel signal fired; nothing was written under a final name."""
+
+
+@dataclass
+class SeparationResult:
+    """Stems of one separation.
+
+    Attributes:
+        stems: name -> float32 ``(channels, samples)`` at the input's rate, exactly as long as the
+            separated range and sample-aligned with it; includes ``"residual"`` when asked for.
+        sample_rate: Hz.
+        start_sample: first input sample of the separated range.
+        windows: model windows evaluated.
+    """
+
+    stems: dict[str, np.ndarray]
+    sample_rate: int
+    start_sample: int
+    windows: int
+
+    def __getitem__(self, name: str) -> np.ndarray:
+        return self.stems[name]
+
+
+class _Source:
+    """Input samples of the requested range, read block by block (zeros outside the range)."""
+
+    def __init__(
+        self,
+        read: Callable[[int, int], np.ndarray],
+        sample_rate: int,
+        channels: int,
+        first: int,
+        stop: int,
+        path: Path | None,
+    ) -> None:
+        self._read = read
+        self.sample_rate = sample_rate
+        self.channels = channels
+        self.first = first
+        self.length = stop - first
+        self.path = path
+
+    @property
+    def start_seconds(self) -> float:
+        return self.first / self.sample_rate
+
+    @property
+    def duration(self) -> float:
+        return self.length / self.sample_rate
+
+    def read(self, start: int, count: int) -> np.ndarray:
+        """Samples ``[start, start + count)`` of the range as float32 ``(C, count)``."""
+        out = np.zeros((self.channels, count), dtype=np.float32)
+        lo, hi = max(start, 0), min(start + count, self.length)
+        if hi > lo:
+            out[:, lo - start : hi - start] = self._read(self.first + lo, hi - lo)
+        return out
+
+    def read_mono(self, start: int, count: int) -> np.ndarray:
+        """Channel mean of :meth:`read`: ``(count,)``."""
+        return self.read(start, count).mean(axis=0)
+
+
+def _is_cancelled(cancel: CancelSignal | None) -> bool:
+    if cancel is None:
+        return False
+    if isinstance(cancel, threading.Event):
+        return cancel.is_set()
+    return bool(cancel())
+
+
+class Separator:
+    """Visually queried stem separation with one model.
+
+    Args:
+        model: a top-level separation net with ``visual_features`` and ``masks_from_features``
+            (the "avpc" / "sop" interface); put in eval mode and moved to ``device``.
+        device: ``None`` / ``"auto"`` (CUDA when present), or a device name.
+        batch_segments: model windows per forward pass.
+        overlap: overlap of consecutive windows, a fraction in [0, 1).
+        threshold: binarise the un-warped mask probabilities at this value (the reference's
+            binary masks); ``None`` keeps soft masks.
+        high_band: mask rule for full-rate bins above 5512.5 Hz (see ``HighBandRule``).
+        block_seconds: full-rate seconds rendered per block (memory vs. overhead).
+        frames_per_window: video frames per window and stem (the model's T).
+        frame_stride: seconds between a window's frames.
+        fit: how a crop box becomes a square frame (``"crop"``, the reference, or ``"stretch"``).
+        input_peak: if set, each window's model-rate mixture is scaled to this peak before the
+            model (for models trained on peak-normalised mixtures); ``None`` leaves levels alone.
+        video_tolerance: seconds a video may fall short of the audio range at either end.
+        amp: on CUDA, run the model under float16 autocast.
+    """
+
+    def __init__(
+        self,
+        model: nn.Module,
+        device: str | torch.device | None = None,
+        batch_segments: int = 4,
+        overlap: float = 0.5,
+        threshold: float | None = None,
+        high_band: HighBandRule = "top_bin",
+        block_seconds: float = 30.0,
+        frames_per_window: int = FRAMES_PER_WINDOW,
+        frame_stride: float = FRAME_STRIDE_SECONDS,
+        fit: Fit = "crop",
+        input_peak: float | None = None,
+        video_tolerance: float = 0.5,
+        amp: bool = True,
+    ) -> None:
+        for method in ("visual_features", "masks_from_features"):
+            if not callable(getattr(model, method, None)):
+                raise TypeError(
+                    f"model: {type(model).__name__} has no {method}(); expected a top-level "
+                    "separation net such as 'avpc' or 'sop'"
+                )
+        if batch_segments < 1:
+            raise ValueError(f"batch_segments: expected an int >= 1, got {batch_segments!r}")
+        WindowPlan.with_overlap(1, overlap)  # validates overlap
+        if threshold is not None and not 0.0 < threshold < 1.0:
+            raise ValueError(
+                f"threshold: expected a probability in (0, 1) or None, got {threshold!r}"
+            )
+        if block_seconds <= 0:
+            raise ValueError(f"block_seconds: expected a positive duration, got {block_seconds!r}")
+        self.device = resolve_device(device)
+        self.model: Any = model.to(self.device).eval()
+        self.batch_segments = batch_segments
+        self.overlap = overlap
+        self.threshold = threshold
+        self.high_band = high_band
+        self.block_seconds = block_seconds
+        self.frames_per_window = frames_per_window
+        self.frame_stride = frame_stride
+        self.fit = fit
+        self.input_peak = input_peak
+        self.video_tolerance = video_tolerance
+        self.amp = amp
+
+    @classmethod
+    def from_pretrained(
+        cls,
+        name_or_path: str | os.PathLike[str] | None = None,
+        device: str | torch.device | None = None,
+        **options: Any,
+    ) -> Separator:
+        """A Separator for a registered model name or a checkpoint file (None: the default model).
+
+        Raises:
+            LookupError: no name given and the registry has no default model.
+            KeyError / FileNotFoundError / CheckpointError: as ``checkpoints.load_model``.
+        """
+        from avpc_plugin.checkpoints import default_model, load_model
+
+        if name_or_path is None:
+            entry = default_model()
+            if entry is None:
+                raise LookupError(
+                    "no default model: the model registry lists none yet; train or register one "
+                    "(see `avpc models`) or pass a checkpoint path"
+                )
+            name_or_path = entry.name
+        loaded = load_model(name_or_path, device=device)
+        return cls(loaded.model, device=device, **options)
+
+    # -------------------------------------------------------------------------------- public API
+
+    def separate(
+        self,
+        audio: np.ndarray | str | os.PathLike[str],
+        sample_rate: int | None = None,
+        stems: Sequence[StemQuery] = (),
+        start: float | None = None,
+        end: float | None = None,
+        residual: bool = False,
+        normalise: bool = False,
+        cycles: int | None = None,
+        progress: ProgressCallback | None = None,
+        cancel: CancelSignal | None = None,
+    ) -> SeparationResult:
+        """Separate ``stems`` from an array or a file and return them as arrays.
+
+        Args:
+            audio: float ``(channels, samples)`` (or ``(samples,)``) with ``sample_rate``, or a path
+                to an audio file or a video container.
+            sample_rate: Hz, required for arrays (ignored for files).
+            stems: one query per stem (unique names); a query without video uses the input file.
+            start, end: seconds of the input to separate (default: all of it).
+            residual: add a ``"residual"`` stem: the input minus the named stems.
+            normalise: scale the masks to sum to one in every bin, so the stems sum to the input.
+            cycles: PCNet test-time cycles (``None``: the model's trained number).
+            progress: called with (fraction, message) as the work advances.
+            cancel: checked between model batches; raises :class:`SeparationCancelled`.
+
+        Returns:
+            :class:`SeparationResult` with every stem ``(channels, samples)`` float32.
+        """
+        with self._open_source(audio, sample_rate, start, end) as source:
+            names = self._output_names(stems, residual)
+            out = {name: np.empty((source.channels, source.length), np.float32) for name in names}
+            windows_done = 0
+            for block_start, blocks, windows in self._stream(
+                source, stems, residual, normalise, cycles, progress, cancel
+            ):
+                windows_done = windows
+                for name, block in blocks.items():
+                    out[name][:, block_start : block_start + block.shape[1]] = block
+            return SeparationResult(out, source.sample_rate, source.first, windows_done)
+
+    def separate_to_files(
+        self,
+        audio: np.ndarray | str | os.PathLike[str],
+        outputs: Mapping[str, str | os.PathLike[str]],
+        sample_rate: int | None = None,
+        stems: Sequence[StemQuery] = (),
+        start: float | None = None,
+        end: float | None = None,
+        residual: bool = False,
+        normalise: bool = False,
+        cycles: int | None = None,
+        bit_depth: BitDepth = "24",
+        overwrite: bool = False,
+        progress: ProgressCallback | None = None,
+        cancel: CancelSignal | None = None,
+    ) -> dict[str, Path]:
+        """Like :meth:`separate`, but stream every stem into a file (bounded memory).
+
+        Args:
+            outputs: stem name -> file path (extension picks wav / flac / aiff); one per stem and
+                one for ``"residual"`` if asked for.
+            bit_depth: ``"16"``, ``"24"`` or ``"32f"`` (wav).
+            overwrite: replace existing files (otherwise an existing file is an error raised
+                before any work).
+            (the other arguments as :meth:`separate`)
+
+        Returns:
+            stem name -> path written. On any error or cancel no file appears under a final name.
+        """
+        names = self._output_names(stems, residual)
+        missing = [name for name in names if name not in outputs]
+        if missing:
+            raise ValueError(f"outputs: no path for stem(s) {', '.join(missing)}")
+        for name in names:
+            if Path(outputs[name]).exists() and not overwrite:
+                raise FileExistsError(f"{outputs[name]}: already exists (pass --overwrite)")
+        with (
+            self._open_source(audio, sample_rate, start, end) as source,
+            contextlib.ExitStack() as stack,
+        ):
+            writers = {
+                name: AtomicAudioWriter(
+                    outputs[name], source.sample_rate, source.channels, bit_depth, overwrite
+                )
+                for name in names
+            }
+            for writer in writers.values():
+                stack.callback(writer.abort)
+            for _, blocks, _ in self._stream(
+                source, stems, residual, normalise, cycles, progress, cancel
+            ):
+                for name, block in blocks.items():
+                    writers[name].write(block)
+            stack.pop_all()
+            return {name: writer.commit() for name, writer in writers.items()}
+
+    # -------------------------------------------------------------------------------- internals
+
+    @staticmethod
+    def _output_names(stems: Sequence[StemQuery], residual: bool) -> list[str]:
+        if not stems:
+            raise ValueError("stems: expected at least one StemQuery")
+        names = [stem.name for stem in stems]
+        duplicates = sorted({name for name in names if names.count(name) > 1})
+        if duplicates:
+            raise ValueError(f"stems: duplicate stem name(s) {', '.join(duplicates)}")
+        return [*names, RESIDUAL] if residual else names
+
+    @contextlib.contextmanager
+    def _open_source(
+        self,
+        audio: np.ndarray | str | os.PathLike[str],
+        sample_rate: int | None,
+        start: float | None,
+        end: float | None,
+    ) -> Iterator[_Source]:
+        if isinstance(audio, (str, os.PathLike)):
+            with AudioReader(audio) as reader:
+                first, stop = time_range_to_samples(start, end, reader.info)
+                yield _Source(
+                    reader.read,
+                    reader.info.sample_rate,
+                    reader.info.channels,
+                    first,
+                    stop,
+                    Path(audio),
+                )
+            return
+        array = np.asarray(audio, dtype=np.float32)
+        if array.ndim == 1:
+            array = array[None]
+        if array.ndim != 2 or array.shape[1] == 0:
+            raise ValueError(
+                f"audio: expected a float array (channels, samples), got shape {array.shape}"
+            )
+        if sample_rate is None or int(sample_rate) != sample_rate or sample_rate <= 0:
+            raise ValueError(
+                f"sample_rate: expected a positive int (Hz) for an array, got {sample_rate!r}"
+            )
+        info = AudioInfo(Path("<array>"), int(sample_rate), array.shape[0], array.shape[1])
+        first, stop = time_range_to_samples(start, end, info)
+        yield _Source(
+            lambda s, n: array[:, s : s + n], int(sample_rate), array.shape[0], first, stop, None
+        )
+
+    def _stream(
+        self,
+        source: _Source,
+        stems: Sequence[StemQuery],
+        residual: bool,
+        normalise: bool,
+        cycles: int | None,
+        progress: ProgressCallback | None,
+        cancel: CancelSignal | None,
+    ) -> Iterator[tuple[int, dict[str, np.ndarray], int]]:
+        """Yield ``(block_start, {name: (C, n) block}, windows_done)`` in order."""
+        model_length = -(-source.length * MODEL_RATE // source.sample_rate)
+        plan = WindowPlan.with_overlap(model_length, self.overlap)
+        renderer = FullRateRenderer(
+            source.sample_rate, source.length, plan.total_frames, self.block_seconds, self.high_band
+        )
+        blender = OverlapAdd(plan)
+        masks: Tensor | None = None  # settled masks (N, FREQ_BINS, frames), not yet consumed
+        masks_first = 0
+        next_window = 0
+        with contextlib.ExitStack() as stack:
+            videos = self._open_videos(source, stems, stack)
+            for block_start, block_stop in renderer.blocks():
+                need_lo, need_hi = renderer.model_frames_needed(block_start, block_stop)
+                while masks is None or masks_first + masks.shape[-1] < need_hi:
+                    if _is_cancelled(cancel):
+                        raise SeparationCancelled("separation cancelled")
+                    batch = list(
+                        range(next_window, min(next_window + self.batch_segments, plan.num_windows))
+                    )
+                    window_masks = self._window_masks(source, plan, batch, stems, videos, cycles)
+                    for window, m in zip(batch, window_masks, strict=True):
+                        blender.add(window, m)
+                    next_window = batch[-1] + 1
+                    first, settled = blender.pop()
+                    if normalise:
+                        settled = ideal_ratio_mask(settled)  # each stem's share of the masks
+                    masks = settled if masks is None else torch.cat([masks, settled], dim=-1)
+                    masks_first = first - (masks.shape[-1] - settled.shape[-1])
+                    if progress is not None:
+                        progress(
+                            self._fraction(next_window, plan, block_start, source),
+                            f"windows {next_window}/{plan.num_windows}",
+                        )
+                drop = max(0, need_lo - masks_first)
+                masks, masks_first = masks[..., drop:], masks_first + drop
+                seg_first, seg_stop = renderer.input_span(block_start, block_stop)
+                segment = torch.from_numpy(source.read(seg_first, seg_stop - seg_first)).to(
+                    self.device
+                )
+                with torch.inference_mode():
+                    rendered = (
+                        renderer.render(
+                            segment, seg_first, block_start, block_stop, masks, masks_first
+                        )
+                        .cpu()
+                        .numpy()
+                    )
+                blocks = {stem.name: rendered[i] for i, stem in enumerate(stems)}
+                if residual:
+                    mix = segment[:, block_start - seg_first : block_stop - seg_first].cpu().numpy()
+                    blocks[RESIDUAL] = mix - rendered.sum(axis=0)
+                if progress is not None:
+                    progress(
+                        self._fraction(next_window, plan, block_stop, source),
+                        f"rendered {block_stop / source.sample_rate:.1f} s",
+                    )
+                yield block_start, blocks, next_window
+
+    @staticmethod
+    def _fraction(windows_done: int, plan: WindowPlan, samples_done: int, source: _Source) -> float:
+        return 0.5 * windows_done / plan.num_windows + 0.5 * samples_done / source.length
+
+    def _open_videos(
+        self, source: _Source, stems: Sequence[StemQuery], stack: contextlib.ExitStack
+    ) -> dict[Path, VideoReader]:
+        """Open each distinct video once and check it covers the range (plus offsets)."""
+        readers: dict[Path, VideoReader] = {}
+        for stem in stems:
+            video = self._video_of(stem, source)
+            if video not in readers:
+                readers[video] = stack.enter_context(
+                    VideoReader(video, end_tolerance=self.video_tolerance)
+                )
+            info = readers[video].info
+            first = source.start_seconds + stem.offset
+            last = source.start_seconds + source.duration + stem.offset
+            if first < -self.video_tolerance or last > info.duration + self.video_tolerance:
+                raise VideoTooShortError(
+                    f"{video}: video is shorter than the audio: it covers "
+                    f"0.00..{info.duration:.2f} s but stem {stem.name!r} needs "
+                    f"{first:.2f}..{last:.2f} s (audio range "
+                    f"{source.start_seconds:.2f}..{source.start_seconds + source.duration:.2f} s, "
+                    f"offset {stem.offset:+.2f} s)"
+                )
+        return readers
+
+    @staticmethod
+    def _video_of(stem: StemQuery, source: _Source) -> Path:
+        if stem.video is not None:
+            return stem.video
+        if source.path is not None and is_video_container(source.path):
+            return source.path
+        raise ValueError(
+            f"stem {stem.name!r}: no video given and the input is not a video file (pass --video)"
+        )
+
+    def _window_frames(
+        self,
+        source: _Source,
+        plan: WindowPlan,
+        windows: Sequence[int],
+        stems: Sequence[StemQuery],
+        videos: Mapping[Path, VideoReader],
+    ) -> Tensor:
+        """Frames of every window and stem: ``(B, N, 3, T, IMAGE_SIZE, IMAGE_SIZE)``."""
+        per_window = self.frames_per_window
+        times = [
+            source.start_seconds + min(max(t, 0.0), source.duration)
+            for window in windows
+            for t in plan.frame_times(window, per_window, self.frame_stride)
+        ]
+        raw: dict[tuple[Path, float], list[np.ndarray]] = {}
+        per_stem = []
+        for stem in stems:
+            video = self._video_of(stem, source)
+            key = (video, stem.offset)
+            if key not in raw:
+                reader = videos[video]
+                latest = max(0.0, reader.info.duration - 1e-3)
+                raw[key] = reader.frames_at([min(max(t + stem.offset, 0.0), latest) for t in times])
+            frames = preprocess_frames(raw[key], stem.box, IMAGE_SIZE, self.fit)
+            per_stem.append(frames.view(len(windows), per_window, 3, IMAGE_SIZE, IMAGE_SIZE))
+        # (B, T, 3, H, W) per stem -> (B, N, 3, T, H, W)
+        return torch.stack(per_stem, dim=1).permute(0, 1, 3, 2, 4, 5)
+
+    def _window_masks(
+        self,
+        source: _Source,
+        plan: WindowPlan,
+        windows: Sequence[int],
+        stems: Sequence[StemQuery],
+        videos: Mapping[Path, VideoReader],
+        cycles: int | None,
+    ) -> Tensor:
+        """Linear-frequency mask probabilities of a batch of windows: ``(B, N, FREQ_BINS, 256)``."""
+        mono = np.stack(
+            [
+                resample_span(
+                    source.read_mono,
+                    source.sample_rate,
+                    MODEL_RATE,
+                    plan.start_sample(w),
+                    plan.start_sample(w) + CLIP_SAMPLES,
+                    source.length,
+                )
+                for w in windows
+            ]
+        )
+        if self.input_peak is not None:
+            peaks = np.abs(mono).max(axis=1, keepdims=True)
+            mono = mono * (self.input_peak / np.maximum(peaks, 1e-8))
+        frames = self._window_frames(source, plan, windows, stems, videos).to(self.device)
+        autocast = (
+            torch.autocast(self.device.type, dtype=torch.float16)
+            if self.amp and self.device.type == "cuda"
+            else contextlib.nullcontext()
+        )
+        with torch.inference_mode(), autocast:
+            analysis = analyse_mixture(torch.from_numpy(mono).to(self.device))
+            features = self.model.visual_features(frames)
+            logits = self.model.masks_from_features(analysis.warped_mix_mag, features, cycles)
+        probs = unwarp_from_log_freq(torch.sigmoid(logits.float()), FREQ_BINS)
+        if self.threshold is not None:
+            probs = (probs > self.threshold).float()
+        return probs
