@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from fractions import Fraction
 from pathlib import Path
 
 import av
@@ -67,6 +68,7 @@ def make_marker_video(
                     chunk, format="s16", layout=audio_stream.layout.name
                 )
                 frame.sample_rate = sample_rate
+                frame.pts, frame.time_base = start, Fraction(1, sample_rate)
                 for packet in audio_stream.encode(frame):
                     container.mux(packet)
             for packet in audio_stream.encode():

@@ -1,0 +1,194 @@
+"""``avpc separate`` on real files, with a tiny identity model saved as a checkpoint."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import torch
+from click.testing import CliRunner
+from test_video_decode import make_marker_video
+from torch import Tensor, nn
+
+from avpc_plugin.audio.io import read_audio, write_audio
+from avpc_plugin.checkpoints import save_checkpoint
+from avpc_plugin.nets.registry import register_net
+from avpc_plugin.separate.cli import separate_command
+
+
+@register_net("test-identity-separation")
+class IdentitySeparation(nn.Module):
+    """Mask logits of +30 everywhere (mask exactly 1.0): stems equal the input."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.scale = nn.Parameter(torch.ones(()))
+        self.config: dict[str, Any] = {}
+
+    def visual_features(self, frames: Tensor) -> Tensor:
+        return frames.mean(dim=(2, 3, 4, 5))
+
+    def masks_from_features(self, mix_mag: Tensor, features: Tensor, cycles: Any = None) -> Tensor:
+        return (30.0 * self.scale).expand(features.shape[0], features.shape[1], 256, 256)
+
+
+@pytest.fixture(scope="module")
+def setup(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    root = tmp_path_factory.mktemp("cli")
+    rng = np.random.default_rng(1)
+    audio = np.clip(0.2 * rng.standard_normal((2, 44100 * 3)), -0.9, 0.9).astype(np.float32)
+    junk = root / "junk.wav"
+    junk.write_bytes(b"this is not audio" * 20)
+    return {
+        "model": save_checkpoint(IdentitySeparation(), root / "models", "identity"),
+        "video": make_marker_video(root / "silent.mp4", frames=60),
+        "with_audio": make_marker_video(root / "concert.mkv", frames=60, audio=audio),
+        "wav": write_audio(root / "mix.wav", audio, 44100, "32f"),
+        "long_wav": write_audio(root / "long.wav", np.zeros((1, 44100 * 9), np.float32), 44100),
+        "junk": junk,
+    }
+
+
+def run(*args: str) -> Any:
+    return CliRunner().invoke(separate_command, [str(a) for a in args], catch_exceptions=False)
+
+
+def test_separates_a_video_with_its_own_audio(setup: dict[str, Path], tmp_path: Path) -> None:
+    result = run(
+        setup["with_audio"],
+        "--stem",
+        "left@0,0,0.5,1",
+        "--stem",
+        "right@0.5,0,0.5,1",
+        "--residual",
+        "-o",
+        tmp_path,
+        "--model",
+        setup["model"],
+        "--bit-depth",
+        "32f",
+    )
+    assert result.exit_code == 0, result.output
+    mix, _ = read_audio(setup["with_audio"])
+    left, rate = read_audio(tmp_path / "concert" / "left.wav")
+    residual, _ = read_audio(tmp_path / "concert" / "residual.wav")
+    assert rate == 44100 and left.shape == mix.shape
+    assert np.abs(left - mix).max() < 1e-5 and np.abs(residual + mix).max() < 1e-5
+    assert "ok" in result.output
+
+
+def test_batch_goes_on_after_bad_inputs(setup: dict[str, Path], tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    result = run(
+        setup["wav"],
+        tmp_path / "missing.wav",
+        setup["junk"],
+        setup["long_wav"],
+        setup["video"],
+        "--video",
+        setup["video"],
+        "--stem",
+        "a",
+        "-o",
+        out,
+        "--model",
+        setup["model"],
+        "--format",
+        "flac",
+    )
+    assert result.exit_code != 0
+    assert (out / "mix" / "a.flac").is_file()
+    lines = result.output.splitlines()
+    assert any("missing.wav" in line and "no such file" in line for line in lines)
+    assert any("junk.wav" in line and "FAILED" in line for line in lines)
+    assert any("long.wav" in line and "shorter than the audio" in line for line in lines)
+    assert any("silent.mp4" in line and "no audio track" in line for line in lines)
+    assert "4 of 5 input(s) failed" in result.output
+    leftovers = [p for p in out.rglob("*") if p.is_file() and p.name != "a.flac"]
+    assert leftovers == []  # no partial files
+
+
+def test_existing_output_needs_overwrite(setup: dict[str, Path], tmp_path: Path) -> None:
+    target = tmp_path / "mix" / "a.wav"
+    target.parent.mkdir()
+    target.write_bytes(b"keep me")
+    args = [
+        setup["wav"],
+        "--video",
+        setup["video"],
+        "--stem",
+        "a",
+        "-o",
+        tmp_path,
+        "--model",
+        setup["model"],
+    ]
+    result = run(*args)
+    assert result.exit_code != 0 and "already exists" in result.output
+    assert target.read_bytes() == b"keep me"
+    assert run(*args, "--overwrite").exit_code == 0
+    assert read_audio(target)[0].shape == (2, 44100 * 3)
+
+
+def test_disk_error_names_the_file(setup: dict[str, Path], tmp_path: Path) -> None:
+    blocker = tmp_path / "mix"
+    blocker.write_text("a file where the track folder should go")
+    result = run(
+        setup["wav"],
+        "--video",
+        setup["video"],
+        "--stem",
+        "a",
+        "-o",
+        tmp_path,
+        "--model",
+        setup["model"],
+    )
+    assert result.exit_code != 0 and "cannot write" in result.output
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--stem", "a@0.8,0,0.5,1"], "outside the frame"),
+        (["--stem", "a=violin"], "unknown preset"),
+        (["--stem", "a", "--model", "no-such-model"], "no-such-model"),
+        (["--stem", "a", "--format", "flac", "--bit-depth", "32f"], "32-bit float"),
+        (["--stem", "a", "--shard", "3/2"], "--shard"),
+        (["--stem", "a", "--template", "{track}.{ext}"], "{stem}"),
+    ],
+)
+def test_bad_arguments_are_named(
+    setup: dict[str, Path], tmp_path: Path, args: list[str], message: str
+) -> None:
+    base = [setup["wav"], "--video", setup["video"], "-o", tmp_path]
+    if "--model" not in args:
+        base += ["--model", setup["model"]]
+    result = run(*base, *args)
+    assert result.exit_code != 0
+    assert message in result.output
+
+
+def test_shards_split_the_inputs(setup: dict[str, Path], tmp_path: Path) -> None:
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for name in ("a", "b", "c"):
+        (folder / f"{name}.wav").write_bytes(setup["wav"].read_bytes())
+    out = tmp_path / "out"
+    result = run(
+        folder,
+        "--video",
+        setup["video"],
+        "--stem",
+        "s",
+        "-o",
+        out,
+        "--model",
+        setup["model"],
+        "--shard",
+        "1/2",
+    )
+    assert result.exit_code == 0, result.output
+    assert sorted(p.parent.name for p in out.rglob("*.wav")) == ["b"]
