@@ -6,6 +6,10 @@ set -euo pipefail
 
 PACKAGES=(
   ffmpeg              # audio and video containers for tests and tools
+  libfluidsynth3      # soundfont synthesizer behind the synthetic corpus (pyfluidsynth)
+  libcairo2           # SVG rasterising for corpus pictures (cairosvg)
+  timgm6mb-soundfont  # 6 MB GM soundfont: the val split's sounds (and the tests')
+  fonts-noto-color-emoji  # 10 MB: the val split's instrument pictures
 )
 
 missing=()

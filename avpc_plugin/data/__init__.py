@@ -1,0 +1,1 @@
+"""Data: the synthetic audio-visual instrument corpus, benchmark sets and training datasets."""

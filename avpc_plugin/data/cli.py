@@ -1,0 +1,101 @@
+"""``avpc data``: make the synthetic corpus, scenes and benchmark sets, and look at them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import cast
+
+import click
+
+
+@click.group("data")
+def data_group() -> None:
+    """Make and inspect audio-visual instrument data."""
+
+
+@data_group.command("synth")
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    required=True,
+    help="Corpus folder (created); gets audio/, video/ and index.jsonl.",
+)
+@click.option(
+    "--split",
+    type=click.Choice(["train", "val"]),
+    required=True,
+    help="Which soundfonts and pictures to use (the two share none).",
+)
+@click.option("--clips", type=click.IntRange(min=1), required=True, help="Number of clips.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Corpus seed.")
+@click.option(
+    "--start",
+    type=click.IntRange(min=0),
+    default=0,
+    show_default=True,
+    help="Index of the first clip (to extend a corpus).",
+)
+@click.option(
+    "--duration",
+    type=click.FloatRange(min=0.5),
+    default=6.0,
+    show_default=True,
+    help="Seconds per clip.",
+)
+@click.option("--sample-rate", type=click.IntRange(min=8000), default=11025, show_default=True)
+@click.option("--stereo/--mono", default=False, show_default=True)
+@click.option("--fps", type=click.FloatRange(min=1.0), default=8.0, show_default=True)
+@click.option(
+    "--size",
+    type=click.IntRange(min=32),
+    default=256,
+    show_default=True,
+    help="Video width and height in pixels (even).",
+)
+@click.option(
+    "--audio-in-video/--no-audio-in-video",
+    default=False,
+    show_default=True,
+    help="Also mux the audio into the mp4 files.",
+)
+@click.option("--workers", type=click.IntRange(min=1), default=2, show_default=True)
+def synth(
+    out: Path,
+    split: str,
+    clips: int,
+    seed: int,
+    start: int,
+    duration: float,
+    sample_rate: int,
+    stereo: bool,
+    fps: float,
+    size: int,
+    audio_in_video: bool,
+    workers: int,
+) -> None:
+    """Render solo instrument clips (wav + mp4) and their index."""
+    from tqdm import tqdm
+
+    from avpc_plugin.data.corpus import SynthConfig, synthesize_corpus
+    from avpc_plugin.data.render import Split
+
+    config = SynthConfig(
+        duration=duration,
+        sample_rate=sample_rate,
+        stereo=stereo,
+        fps=fps,
+        size=size,
+        audio_in_video=audio_in_video,
+    )
+    with tqdm(total=clips, unit="clip", disable=None) as bar:
+        synthesize_corpus(
+            out,
+            cast(Split, split),
+            clips,
+            seed,
+            config,
+            workers=workers,
+            start=start,
+            progress=lambda done, total: bar.update(1),
+        )
+    click.echo(f"wrote {clips} {split} clips to {out}")

@@ -1,0 +1,260 @@
+"""Generate the synthetic solo corpus: one wav + one mp4 per performance, and an index.
+
+Layout of a corpus folder (paths in the index are relative to it)::
+
+    DIR/index.jsonl          one JSON object per clip, sorted by id (see ClipRecord)
+    DIR/audio/<id>.wav       16-bit PCM, mono at 11025 Hz by default (or 44.1 kHz stereo)
+    DIR/video/<id>.mp4       H.264 at ``fps`` (8 by default), ``size`` x ``size`` pixels (and,
+                             with ``audio_in_video``, the same audio as AAC)
+
+Clip ``i`` of a split depends only on ``(seed, i)``: instruments go round the 11 classes in
+order, every other choice (soundfont, picture, melody, room, motion, camera) is drawn from
+``numpy.random.default_rng([seed, i])``, so a corpus is reproducible file for file and clips can be
+made in any order on any number of worker processes.
+"""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from avpc_plugin.data.instruments import INSTRUMENT_NAMES, get_instrument
+from avpc_plugin.data.melodies import generate_performance
+from avpc_plugin.data.motion import Camera, frame_envelopes, performer_motion, render_frames
+from avpc_plugin.data.pictures import load_picture, picture_sources, random_background
+from avpc_plugin.data.render import RoomSettings, SoundfontRenderer, Split, find_soundfonts
+
+INDEX_NAME = "index.jsonl"
+
+
+@dataclass(frozen=True)
+class SynthConfig:
+    """What every clip of a generated corpus looks and sounds like."""
+
+    duration: float = 6.0
+    """Seconds per clip (6 s covers one 65535-sample model window at 11025 Hz)."""
+    sample_rate: int = 11025
+    """Audio rate in Hz."""
+    stereo: bool = False
+    """Write two channels (the full-rate test option: ``sample_rate=44100, stereo=True``)."""
+    fps: float = 8.0
+    """Video frame rate."""
+    size: int = 256
+    """Video width and height in pixels (even, >= 224)."""
+    audio_in_video: bool = False
+    """Also mux the audio into the mp4 as AAC (an ordinary performance video; costs ~30 %
+    more time). The wav file is always written."""
+
+    def __post_init__(self) -> None:
+        if self.duration <= 0:
+            raise ValueError(f"duration: expected > 0 s, got {self.duration}")
+        if self.size % 2 or self.size < 32:
+            raise ValueError(f"size: expected an even number of pixels >= 32, got {self.size}")
+        if self.fps <= 0:
+            raise ValueError(f"fps: expected > 0, got {self.fps}")
+
+    @property
+    def n_frames(self) -> int:
+        """Video frames per clip: frame ``k`` shows time ``k / fps``."""
+        return round(self.duration * self.fps)
+
+
+@dataclass(frozen=True)
+class ClipRecord:
+    """One line of ``index.jsonl``."""
+
+    id: str
+    split: str
+    instrument: str
+    audio: str
+    video: str
+    sample_rate: int
+    channels: int
+    duration: float
+    fps: float
+    frames: int
+    size: int
+    soundfont: str
+    picture: str
+    tempo: float
+    key: str
+    articulation: str
+    dynamic: str
+    pitch_low: int
+    pitch_high: int
+    notes: int
+    seed: int
+    index: int
+
+
+def synth_clip(out: Path, split: Split, index: int, seed: int, config: SynthConfig) -> ClipRecord:
+    """Make clip ``index`` of ``split`` into ``out`` (which must have ``audio/`` and ``video/``)."""
+    from pedalboard.io import AudioFile
+
+    from avpc_plugin.video.encode import write_mp4
+
+    rng = np.random.default_rng([seed, index])
+    instrument = get_instrument(INSTRUMENT_NAMES[index % len(INSTRUMENT_NAMES)])
+    soundfonts = sorted(find_soundfonts(split), key=lambda p: p.name)
+    soundfont = soundfonts[int(rng.integers(len(soundfonts)))]
+    pictures = picture_sources(split, instrument.name)
+    picture = pictures[int(rng.integers(len(pictures)))]
+
+    performance = generate_performance(instrument, config.duration, rng)
+    vibrato = int(rng.integers(0, 50)) if instrument.behaviour == "sustained" else 0
+    renderer = _renderer(soundfont, config.sample_rate, config.stereo)
+    audio = renderer.render(
+        performance.notes, instrument.gm_program, config.duration, vibrato, RoomSettings.random(rng)
+    )
+    peak = float(np.abs(audio).max())
+    if peak <= 0:
+        raise RuntimeError(f"clip {index}: {soundfont.name} rendered silence for {instrument.name}")
+    audio *= float(rng.uniform(0.3, 0.9)) / peak
+
+    loudness, onsets = frame_envelopes(audio, config.sample_rate, config.fps, config.n_frames)
+    motion = performer_motion(loudness, onsets, config.fps, rng)
+    background = random_background(rng, config.size)
+    frames = render_frames(
+        load_picture(picture, config.size), background, motion, Camera.random(rng), rng
+    )
+
+    clip_id = f"{split}_{index:06d}"
+    audio_rel, video_rel = f"audio/{clip_id}.wav", f"video/{clip_id}.mp4"
+    with AudioFile(
+        str(out / audio_rel), "w", config.sample_rate, audio.shape[0], bit_depth=16
+    ) as f:
+        f.write(audio)
+    muxed = audio if config.audio_in_video else None
+    write_mp4(out / video_rel, frames, config.fps, audio=muxed, sample_rate=config.sample_rate)
+    pitches = [note.pitch for note in performance.notes]
+    names = ("C", "C#", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B")
+    return ClipRecord(
+        id=clip_id,
+        split=split,
+        instrument=instrument.name,
+        audio=audio_rel,
+        video=video_rel,
+        sample_rate=config.sample_rate,
+        channels=int(audio.shape[0]),
+        duration=config.duration,
+        fps=config.fps,
+        frames=config.n_frames,
+        size=config.size,
+        soundfont=soundfont.name,
+        picture=picture.key,
+        tempo=round(performance.tempo, 2),
+        key=f"{names[performance.tonic]} {performance.mode}",
+        articulation=performance.articulation,
+        dynamic=performance.dynamic,
+        pitch_low=min(pitches),
+        pitch_high=max(pitches),
+        notes=len(pitches),
+        seed=seed,
+        index=index,
+    )
+
+
+_RENDERERS: dict[tuple[Path, int, bool], SoundfontRenderer] = {}
+
+
+def _renderer(soundfont: Path, sample_rate: int, stereo: bool) -> SoundfontRenderer:
+    """One renderer per soundfont and format per process (opening one costs ~50 ms)."""
+    key = (soundfont, sample_rate, stereo)
+    if key not in _RENDERERS:
+        _RENDERERS[key] = SoundfontRenderer(soundfont, sample_rate, stereo)
+    return _RENDERERS[key]
+
+
+def _synth_job(args: tuple[Path, Split, int, int, SynthConfig]) -> ClipRecord:
+    return synth_clip(*args)
+
+
+def synthesize_corpus(
+    out: str | Path,
+    split: Split,
+    clips: int,
+    seed: int,
+    config: SynthConfig | None = None,
+    workers: int = 2,
+    start: int = 0,
+    progress: Callable[[int, int], None] | None = None,
+) -> list[ClipRecord]:
+    """Write ``clips`` clips (indices ``start .. start+clips-1``) of ``split`` and the index.
+
+    Args:
+        out: corpus folder (created). An existing index is replaced.
+        split: ``"train"`` or ``"val"`` (which soundfonts and pictures may be used).
+        clips: number of clips (>= 1).
+        seed: corpus seed; the same seed gives identical files.
+        config: clip format (default :class:`SynthConfig`).
+        workers: processes to spread the clips over (1 = in this process).
+        start: index of the first clip, to extend a corpus without repeating clips.
+        progress: called with ``(done, total)`` after each clip.
+
+    Returns:
+        The records written to ``index.jsonl``, in index order.
+    """
+    if split not in ("train", "val"):
+        raise ValueError(f"split: expected 'train' or 'val', got {split!r}")
+    if clips < 1:
+        raise ValueError(f"clips: expected >= 1, got {clips}")
+    if workers < 1:
+        raise ValueError(f"workers: expected >= 1, got {workers}")
+    config = config or SynthConfig()
+    find_soundfonts(split)  # fail early with the packages to install
+    root = Path(out)
+    (root / "audio").mkdir(parents=True, exist_ok=True)
+    (root / "video").mkdir(parents=True, exist_ok=True)
+    jobs = [(root, split, i, seed, config) for i in range(start, start + clips)]
+    records: list[ClipRecord] = []
+    if workers == 1:
+        for job in jobs:
+            records.append(_synth_job(job))
+            if progress:
+                progress(len(records), clips)
+    else:
+        with multiprocessing.get_context("spawn").Pool(workers) as pool:
+            for record in pool.imap(_synth_job, jobs, chunksize=2):
+                records.append(record)
+                if progress:
+                    progress(len(records), clips)
+    write_index(root / INDEX_NAME, records)
+    return records
+
+
+def write_index(path: Path, records: list[ClipRecord]) -> None:
+    """Write ``records`` as JSON lines, one clip per line."""
+    with open(path, "w", encoding="utf-8") as f:
+        for record in records:
+            f.write(json.dumps(asdict(record), sort_keys=True) + "\n")
+
+
+def read_index(folder: str | Path) -> list[dict[str, Any]]:
+    """The records of a corpus folder's ``index.jsonl``.
+
+    Raises:
+        FileNotFoundError: the folder has no index.
+        ValueError: a line is not a JSON object (the message names the file and line).
+    """
+    path = Path(folder) / INDEX_NAME
+    if not path.is_file():
+        raise FileNotFoundError(f"corpus: no {INDEX_NAME} in {folder}")
+    records = []
+    with open(path, encoding="utf-8") as f:
+        for number, line in enumerate(f, start=1):
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError as error:
+                raise ValueError(f"{path}:{number}: not JSON ({error})") from None
+            if not isinstance(record, dict):
+                raise ValueError(f"{path}:{number}: expected a JSON object")
+            records.append(record)
+    return records

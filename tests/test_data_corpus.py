@@ -1,0 +1,164 @@
+"""The synthetic corpus: instruments, melodies, soundfont rendering, motion, clips and index."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from avpc_plugin.data.instruments import INSTRUMENT_NAMES, INSTRUMENTS
+from avpc_plugin.data.melodies import generate_performance, scale_pitches
+from avpc_plugin.data.motion import Camera, frame_envelopes, performer_motion, render_frames
+from avpc_plugin.data.pictures import OPENCLIPART, picture_sources
+from avpc_plugin.data.render import SOUNDFONT_FILES, SoundfontRenderer, find_soundfonts
+
+MUSIC_CLASSES = {
+    "accordion", "acoustic_guitar", "cello", "clarinet", "erhu", "flute",
+    "saxophone", "trumpet", "tuba", "violin", "xylophone",
+}  # fmt: skip
+
+
+def _val_soundfont() -> Path:
+    try:
+        return find_soundfonts("val")[0]
+    except FileNotFoundError as error:
+        pytest.skip(str(error))
+
+
+def test_instrument_table_covers_the_music_classes_with_gm_programs() -> None:
+    assert set(INSTRUMENT_NAMES) == MUSIC_CLASSES
+    assert INSTRUMENTS["violin"].gm_program == 40  # GM "Violin" is program 41, 0-based 40
+    assert INSTRUMENTS["tuba"].low < INSTRUMENTS["cello"].low < INSTRUMENTS["violin"].low
+    assert INSTRUMENTS["flute"].high > INSTRUMENTS["tuba"].high
+
+
+def test_scale_pitches_known_answer() -> None:
+    assert scale_pitches(0, "major", 60, 72).tolist() == [60, 62, 64, 65, 67, 69, 71, 72]
+    assert scale_pitches(9, "pentatonic", 57, 69).tolist() == [57, 59, 61, 64, 66, 69]
+
+
+@pytest.mark.parametrize("name", sorted(MUSIC_CLASSES))
+def test_melodies_stay_in_range_and_fill_the_clip(name: str) -> None:
+    instrument = INSTRUMENTS[name]
+    for seed in range(15):
+        notes = generate_performance(instrument, 6.0, np.random.default_rng(seed)).notes
+        pitches = [n.pitch for n in notes]
+        assert min(pitches) >= instrument.low and max(pitches) <= instrument.high
+        assert all(0 <= n.start < 6.0 and n.duration > 0 and 1 <= n.velocity <= 127 for n in notes)
+        assert max(n.start + n.duration for n in notes) > 4.0  # it plays on past two thirds
+    first = generate_performance(instrument, 4.0, np.random.default_rng(7))
+    assert first == generate_performance(instrument, 4.0, np.random.default_rng(7))
+
+
+def test_render_plays_the_requested_pitch_at_model_rate_and_full_rate() -> None:
+    from avpc_plugin.data.melodies import Note
+
+    soundfont = _val_soundfont()
+    a4 = (Note(0.0, 1.5, 69, 100),)
+    with SoundfontRenderer(soundfont, 11025) as renderer:
+        audio = renderer.render(a4, INSTRUMENTS["flute"].gm_program, 2.0)
+    assert audio.shape == (1, 22050) and audio.dtype == np.float32
+    spectrum = np.abs(np.fft.rfft(audio[0, 2000:14000] * np.hanning(12000)))
+    fundamental = np.argmax(spectrum) * 11025 / 12000
+    assert abs(fundamental - 440.0) < 8.0
+    assert np.abs(audio[0, -2000:]).max() < 0.1 * np.abs(audio).max()  # released after 1.5 s
+    with SoundfontRenderer(soundfont, 44100, stereo=True) as renderer:
+        stereo = renderer.render(a4, INSTRUMENTS["violin"].gm_program, 1.0)
+    assert stereo.shape == (2, 44100)
+
+
+def test_motion_follows_loudness_and_onsets() -> None:
+    rate, fps = 11025, 16.0
+    t = np.arange(4 * rate) / rate
+    envelope = np.where((t % 1.0) < 0.5, 1.0, 0.05)  # loud half-seconds with sharp onsets
+    audio = envelope * np.sin(2 * np.pi * 330 * t)
+    loudness, onsets = frame_envelopes(audio, rate, fps, 64)
+    frame_env = envelope[(np.arange(64) / fps * rate).astype(int)]
+    assert np.corrcoef(loudness, frame_env)[0, 1] > 0.9
+    assert set(np.flatnonzero(onsets > 0.5)) <= {0, 1, 16, 17, 32, 33, 48, 49}
+    motion = performer_motion(loudness, onsets, fps, np.random.default_rng(0))
+    assert np.corrcoef(motion.scale, loudness)[0, 1] > 0.6
+    assert motion.dy[17] < motion.dy[14] - 0.01  # a bounce (up is negative) right after an onset
+
+    # Rendered: a white square on black grows on screen when the sound is loud.
+    picture = np.zeros((32, 32, 4), np.uint8)
+    picture[4:28, 4:28] = 255
+    camera = Camera(0.5, (0.5, 0.5), jitter=0.0, zoom=(1.0, 1.0), blur=0.0, noise=0.0)
+    frames = render_frames(
+        picture, np.zeros((64, 64, 3), np.uint8), motion, camera, np.random.default_rng(0)
+    )
+    area = (frames.mean(axis=-1) > 127).sum(axis=(1, 2))
+    assert frames.shape == (64, 64, 64, 3)
+    assert np.corrcoef(area, motion.scale)[0, 1] > 0.8
+
+
+def test_train_and_val_share_no_sound_or_picture_source() -> None:
+    assert not set(SOUNDFONT_FILES["train"]) & set(SOUNDFONT_FILES["val"])
+    train_files = {f for files in OPENCLIPART["train"].values() for f in files}
+    val_files = {f for files in OPENCLIPART["val"].values() for f in files}
+    assert not train_files & val_files
+    for name in INSTRUMENT_NAMES:
+        train = {s.key for s in picture_sources("train", name)}
+        val = {s.key for s in picture_sources("val", name)}
+        assert train and val and not train & val, name
+
+
+def _digest(folder: Path) -> dict[str, str]:
+    return {
+        str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
+    }
+
+
+def test_synth_writes_requested_clips_deterministically(tmp_path: Path) -> None:
+    import av
+    from pedalboard.io import AudioFile
+
+    from avpc_plugin.data.corpus import SynthConfig, read_index, synthesize_corpus
+
+    _val_soundfont()
+    config = SynthConfig(duration=2.0, fps=8.0, size=64)
+    records = synthesize_corpus(tmp_path / "a", "val", clips=3, seed=5, config=config, workers=1)
+    assert [r.instrument for r in records] == list(INSTRUMENT_NAMES[:3])
+    assert [r["id"] for r in read_index(tmp_path / "a")] == [r.id for r in records]
+    for record in records:
+        with AudioFile(str(tmp_path / "a" / record.audio)) as f:
+            assert (f.samplerate, f.num_channels, f.frames) == (11025, 1, 22050)
+        with av.open(str(tmp_path / "a" / record.video)) as container:
+            stream = container.streams.video[0]
+            decoded = [frame.to_ndarray(format="rgb24") for frame in container.decode(stream)]
+        assert len(decoded) == 16 and decoded[0].shape == (64, 64, 3)
+        assert float(stream.average_rate) == 8.0
+        instrument = INSTRUMENTS[record.instrument]
+        assert instrument.low <= record.pitch_low <= record.pitch_high <= instrument.high
+    # Same seed, same files, whether made in this process or spread over two workers.
+    synthesize_corpus(tmp_path / "b", "val", clips=3, seed=5, config=config, workers=2)
+    assert _digest(tmp_path / "a") == _digest(tmp_path / "b")
+    synthesize_corpus(tmp_path / "c", "val", clips=1, seed=6, config=config, workers=1)
+    assert (
+        _digest(tmp_path / "c")["audio/val_000000.wav"]
+        != _digest(tmp_path / "a")["audio/val_000000.wav"]
+    )
+
+
+def test_train_split_uses_train_sources_only(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A train corpus never touches a val soundfont or picture (the big train soundfonts are
+    stood in for by a link named like one, so the test runs without installing them)."""
+    from avpc_plugin.data.corpus import SynthConfig, synthesize_corpus
+
+    fonts = tmp_path / "fonts"
+    fonts.mkdir()
+    (fonts / SOUNDFONT_FILES["train"][0]).symlink_to(_val_soundfont())
+    monkeypatch.setenv("AVPC_SOUNDFONT_DIRS", str(fonts))
+    monkeypatch.setattr("avpc_plugin.data.render.SOUNDFONT_DIRS", ())
+    config = SynthConfig(duration=1.0, size=32)
+    train = synthesize_corpus(tmp_path / "t", "train", clips=11, seed=1, config=config, workers=1)
+    assert {r.soundfont for r in train} == {SOUNDFONT_FILES["train"][0]}
+    for record in train:
+        assert record.picture in {s.key for s in picture_sources("train", record.instrument)}
+        assert record.picture not in {s.key for s in picture_sources("val", record.instrument)}
