@@ -1,0 +1,484 @@
+"""The engine's OSC protocol: addresses, argument signatures, error codes and the job description.
+
+Everything here is transport-free: :func:`parse_request` checks an OSC message's arguments against
+its address's signature, :func:`parse_job` turns the JSON job description of ``/avpc/submit`` into
+a validated :class:`JobSpec`. Both raise :class:`ProtocolError` with an error code from
+:class:`ErrorCode` and a message naming the offending argument or JSON key. ``bridge/PROTOCOL.md``
+is the human-readable version of this module; keep them in step.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from avpc_plugin.audio.io import (
+    AUDIO_FILE_EXTENSIONS,
+    BIT_DEPTHS,
+    VIDEO_CONTAINER_EXTENSIONS,
+    WRITE_FORMATS,
+    BitDepth,
+    check_output_format,
+    is_video_container,
+)
+from avpc_plugin.separate.output import DEFAULT_TEMPLATE, check_template, output_paths
+from avpc_plugin.separate.query import StemQuery
+from avpc_plugin.separate.separator import RESIDUAL
+
+PROTOCOL_VERSION = "1.0"
+"""``major.minor``: a client speaking another major version is refused."""
+PREFIX = "/avpc"
+MAX_JOB_JSON_BYTES = 64 * 1024
+"""A job description longer than this (UTF-8 bytes) is refused with ``too_large``."""
+MAX_STEMS = 16
+MAX_REF_LENGTH = 200
+
+
+class Address:
+    """OSC addresses. Requests go to the engine; replies and events come back."""
+
+    # requests (client -> engine)
+    HELLO = f"{PREFIX}/hello"
+    PING = f"{PREFIX}/ping"
+    MODELS = f"{PREFIX}/models"
+    PRESETS = f"{PREFIX}/presets"
+    SUBMIT = f"{PREFIX}/submit"
+    CANCEL = f"{PREFIX}/cancel"
+    STATUS = f"{PREFIX}/status"
+    SHUTDOWN = f"{PREFIX}/shutdown"
+    # replies and job events (engine -> client); /models, /presets and /status reply on their own
+    # address
+    VERSION = f"{PREFIX}/version"
+    PONG = f"{PREFIX}/pong"
+    ACCEPTED = f"{PREFIX}/accepted"
+    PROGRESS = f"{PREFIX}/progress"
+    STEM = f"{PREFIX}/stem"
+    DONE = f"{PREFIX}/done"
+    CANCELLED = f"{PREFIX}/cancelled"
+    ERROR = f"{PREFIX}/error"
+    BYE = f"{PREFIX}/bye"
+
+
+class ErrorCode:
+    """The ``code`` argument of ``/avpc/error``."""
+
+    BAD_PACKET = "bad_packet"  # not an OSC message / bundle, or truncated
+    TOO_LARGE = "too_large"  # a packet or job description over the limit
+    UNKNOWN_ADDRESS = "unknown_address"  # not one of the request addresses
+    BAD_ARGUMENTS = "bad_arguments"  # wrong argument count or types
+    BAD_JSON = "bad_json"  # the job description is not a JSON object
+    INVALID_JOB = "invalid_job"  # a key is missing, unknown or has a bad value
+    VERSION_MISMATCH = "version_mismatch"  # the job asks for another protocol major version
+    BAD_SOURCE = "bad_source"  # source / video missing, not a file, or not readable media
+    PATH_ESCAPE = "path_escape"  # an output path would leave the output folder
+    OUTPUT_EXISTS = "output_exists"  # an output file exists and overwrite is false
+    QUEUE_FULL = "queue_full"
+    UNKNOWN_JOB = "unknown_job"  # cancel / status of an id the engine does not know
+    JOB_FINISHED = "job_finished"  # cancel of a job that already ended
+    SEPARATION_FAILED = "separation_failed"  # the separation itself raised
+    ENGINE_SHUTDOWN = "engine_shutdown"  # the engine stopped before the job finished
+    INTERNAL = "internal"  # a bug: the engine logged a traceback
+
+
+class ProtocolError(ValueError):
+    """A request the engine refuses; ``code`` is an :class:`ErrorCode` value, ``ref`` the refused
+    job's own tag when known."""
+
+    def __init__(self, code: str, message: str, ref: str = "") -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.ref = ref
+
+
+# ------------------------------------------------------------------------------------ requests
+
+
+@dataclass(frozen=True)
+class Signature:
+    """Argument types of a request: required ``(name, type)`` pairs, then optional ones.
+
+    Types are ``str``, ``int`` (OSC ``i`` / ``h``; a bool is not an int) and ``float`` (``f`` /
+    ``d``; an int is accepted). Optional arguments may be left off from the end only.
+    """
+
+    required: tuple[tuple[str, type], ...] = ()
+    optional: tuple[tuple[str, type], ...] = ()
+
+    def describe(self) -> str:
+        parts = [f"{name}:{_TYPE_TAG[kind]}" for name, kind in self.required]
+        parts += [f"[{name}:{_TYPE_TAG[kind]}]" for name, kind in self.optional]
+        return " ".join(parts) or "(no arguments)"
+
+
+_TYPE_TAG = {str: "s", int: "i", float: "f"}
+_REPLY_PORT = ("reply_port", int)
+
+REQUESTS: dict[str, Signature] = {
+    Address.HELLO: Signature(optional=(_REPLY_PORT,)),
+    Address.PING: Signature(optional=(_REPLY_PORT,)),
+    Address.MODELS: Signature(optional=(_REPLY_PORT,)),
+    Address.PRESETS: Signature(optional=(_REPLY_PORT,)),
+    Address.SUBMIT: Signature(required=(("job", str),), optional=(_REPLY_PORT,)),
+    Address.CANCEL: Signature(required=(("job_id", str),), optional=(_REPLY_PORT,)),
+    Address.STATUS: Signature(optional=(("job_id", str), _REPLY_PORT)),
+    Address.SHUTDOWN: Signature(optional=(_REPLY_PORT,)),
+}
+"""Every request address and its arguments."""
+
+
+@dataclass(frozen=True)
+class Request:
+    """A checked request: its address, named arguments and the reply port it names (or None)."""
+
+    address: str
+    args: dict[str, Any]
+    reply_port: int | None
+
+
+def _matches(value: Any, kind: type) -> bool:
+    if kind is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if kind is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    return isinstance(value, kind)
+
+
+def _osc_type_name(value: Any) -> str:
+    if isinstance(value, bool):
+        return "bool"
+    if isinstance(value, (bytes, bytearray)):
+        return "blob"
+    return type(value).__name__
+
+
+def parse_request(address: str, args: Sequence[Any]) -> Request:
+    """Check an OSC request against its signature.
+
+    Status is special: ``/avpc/status i`` is a reply port, ``/avpc/status s [i]`` a job id.
+
+    Raises:
+        ProtocolError: ``unknown_address`` or ``bad_arguments`` (naming the argument, the expected
+            and the received type).
+    """
+    signature = REQUESTS.get(address)
+    if signature is None:
+        known = ", ".join(sorted(REQUESTS))
+        raise ProtocolError(
+            ErrorCode.UNKNOWN_ADDRESS, f"{address!r} is not a request address; known: {known}"
+        )
+    slots = list(signature.required) + list(signature.optional)
+    if address == Address.STATUS and len(args) == 1 and _matches(args[0], int):
+        slots = [_REPLY_PORT]
+    if not len(signature.required) <= len(args) <= len(slots):
+        raise ProtocolError(
+            ErrorCode.BAD_ARGUMENTS,
+            f"{address}: expected {signature.describe()}, got {len(args)} argument(s)",
+        )
+    values: dict[str, Any] = {}
+    for (name, kind), value in zip(slots, args, strict=False):
+        if not _matches(value, kind):
+            raise ProtocolError(
+                ErrorCode.BAD_ARGUMENTS,
+                f"{address}: argument {name!r} must be OSC type {_TYPE_TAG[kind]!r}, "
+                f"got {_osc_type_name(value)} {_short(value)}",
+            )
+        values[name] = value
+    reply_port = values.pop("reply_port", None)
+    if reply_port is not None and not 1 <= reply_port <= 65535:
+        raise ProtocolError(
+            ErrorCode.BAD_ARGUMENTS, f"{address}: reply_port must be in 1..65535, got {reply_port}"
+        )
+    return Request(address, values, reply_port)
+
+
+def _short(value: Any, limit: int = 60) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+# ----------------------------------------------------------------------------------------- jobs
+
+JOB_KEYS = (
+    "protocol",
+    "ref",
+    "source",
+    "video",
+    "start",
+    "end",
+    "stems",
+    "residual",
+    "normalise",
+    "cycles",
+    "out_dir",
+    "template",
+    "format",
+    "bit_depth",
+    "overwrite",
+)
+"""Keys of a job description (see ``bridge/PROTOCOL.md``); any other key is refused."""
+STEM_KEYS = ("name", "preset", "video", "box", "offset")
+
+
+@dataclass(frozen=True)
+class JobSpec:
+    """A validated job description.
+
+    Attributes:
+        source: audio file or video container with an audio track (absolute path).
+        stems: the visual query of each stem (a stem without video uses ``source``).
+        out_dir: output folder (absolute, resolved).
+        outputs: stem name (and ``"residual"``) -> output file, inside ``out_dir``.
+        start, end: seconds of the source to separate (None: its start / end).
+        residual, normalise, cycles: as :meth:`Separator.separate_to_files`.
+        bit_depth: ``"16"``, ``"24"`` or ``"32f"``.
+        overwrite: replace existing output files.
+        ref: the client's own tag for the job, echoed in ``/avpc/accepted``.
+    """
+
+    source: Path
+    stems: tuple[StemQuery, ...]
+    out_dir: Path
+    outputs: dict[str, Path]
+    start: float | None = None
+    end: float | None = None
+    residual: bool = False
+    normalise: bool = False
+    cycles: int | None = None
+    bit_depth: BitDepth = "24"
+    overwrite: bool = False
+    ref: str = ""
+
+    def existing_outputs(self) -> list[Path]:
+        """Output files that exist already."""
+        return [path for path in self.outputs.values() if path.exists()]
+
+
+def _invalid(key: str, message: str, code: str = ErrorCode.INVALID_JOB) -> ProtocolError:
+    return ProtocolError(code, f"job.{key}: {message}")
+
+
+def _get_type(job: Mapping[str, Any], key: str, kind: type | tuple[type, ...], what: str) -> Any:
+    value = job.get(key)
+    if value is None:
+        return None
+    if isinstance(value, bool) and bool not in (kind if isinstance(kind, tuple) else (kind,)):
+        raise _invalid(key, f"expected {what}, got {_short(value)}")
+    if not isinstance(value, kind):
+        raise _invalid(key, f"expected {what}, got {_short(value)}")
+    return value
+
+
+def _seconds(job: Mapping[str, Any], key: str) -> float | None:
+    value = _get_type(job, key, (int, float), "seconds (a number) or null")
+    if value is None:
+        return None
+    if not math.isfinite(value) or value < 0:
+        raise _invalid(key, f"expected a finite number of seconds >= 0, got {value!r}")
+    return float(value)
+
+
+def _flag(job: Mapping[str, Any], key: str) -> bool:
+    return bool(_get_type(job, key, bool, "true or false") or False)
+
+
+def _media_path(value: Any, key: str, extensions: Sequence[str]) -> Path:
+    if not isinstance(value, str) or not value:
+        raise _invalid(key, f"expected an absolute file path, got {_short(value)}")
+    path = Path(value)
+    if not path.is_absolute():
+        raise _invalid(
+            key, f"{value!r} is relative; give an absolute path (the engine has its own folder)"
+        )
+    if not path.is_file():
+        raise _invalid(key, f"{value}: no such file", ErrorCode.BAD_SOURCE)
+    if path.suffix.lower() not in extensions:
+        raise _invalid(
+            key,
+            f"{value}: not a media file this engine reads (expected {', '.join(extensions)})",
+            ErrorCode.BAD_SOURCE,
+        )
+    return path
+
+
+def resolve_inside(folder: Path, target: Path, what: str) -> Path:
+    """``target`` resolved (symlinks followed), checked to lie inside ``folder`` (resolved).
+
+    Raises:
+        ProtocolError: ``path_escape``.
+    """
+    resolved_folder = folder.resolve()
+    resolved = target.resolve()
+    if not resolved.is_relative_to(resolved_folder):
+        raise ProtocolError(
+            ErrorCode.PATH_ESCAPE,
+            f"{what}: {target} leads outside the output folder {resolved_folder}",
+        )
+    return resolved
+
+
+def parse_job(text: str, output_root: Path | None = None) -> JobSpec:
+    """Validate a JSON job description (the argument of ``/avpc/submit``).
+
+    Args:
+        text: the JSON object, see ``bridge/PROTOCOL.md``.
+        output_root: if set, ``out_dir`` must lie inside this folder (the engine's
+            ``--output-root``).
+
+    Raises:
+        ProtocolError: ``too_large``, ``bad_json``, ``invalid_job``, ``version_mismatch``,
+            ``bad_source`` or ``path_escape``, with a message naming the key.
+    """
+    size = len(text.encode("utf-8", "surrogatepass"))
+    if size > MAX_JOB_JSON_BYTES:
+        raise ProtocolError(
+            ErrorCode.TOO_LARGE,
+            f"job: {size} bytes of JSON, more than the limit of {MAX_JOB_JSON_BYTES}",
+        )
+    try:
+        job = json.loads(text)
+    except (json.JSONDecodeError, RecursionError) as err:
+        raise ProtocolError(ErrorCode.BAD_JSON, f"job: not valid JSON ({err})") from None
+    if not isinstance(job, dict):
+        raise ProtocolError(
+            ErrorCode.BAD_JSON, f"job: expected a JSON object, got {type(job).__name__}"
+        )
+    unknown = sorted(set(job) - set(JOB_KEYS))
+    if unknown:
+        raise _invalid(unknown[0], f"unknown key (known keys: {', '.join(JOB_KEYS)})")
+
+    protocol = _get_type(job, "protocol", str, "a version string such as '1.0'")
+    if protocol is not None and protocol.split(".")[0] != PROTOCOL_VERSION.split(".")[0]:
+        raise _invalid(
+            "protocol",
+            f"this engine speaks protocol {PROTOCOL_VERSION}, the job asks for {protocol}",
+            ErrorCode.VERSION_MISMATCH,
+        )
+    ref = _get_type(job, "ref", str, "a string") or ""
+    if len(ref) > MAX_REF_LENGTH:
+        raise _invalid("ref", f"at most {MAX_REF_LENGTH} characters, got {len(ref)}")
+
+    if "source" not in job:
+        raise _invalid("source", "missing (the audio or video file to separate)")
+    media = AUDIO_FILE_EXTENSIONS + VIDEO_CONTAINER_EXTENSIONS
+    source = _media_path(job["source"], "source", media)
+    default_video = (
+        _media_path(job["video"], "video", VIDEO_CONTAINER_EXTENSIONS)
+        if job.get("video") is not None
+        else None
+    )
+    start, end = _seconds(job, "start"), _seconds(job, "end")
+    if start is not None and end is not None and end <= start:
+        raise _invalid("end", f"must be after start ({start} s), got {end} s")
+
+    stems = _parse_stems(job.get("stems"), default_video, source)
+    residual, normalise = _flag(job, "residual"), _flag(job, "normalise")
+    cycles = _get_type(job, "cycles", int, "a whole number of PCNet cycles >= 1")
+    if cycles is not None and cycles < 1:
+        raise _invalid("cycles", f"expected >= 1, got {cycles}")
+
+    out_value = job.get("out_dir")
+    if not isinstance(out_value, str) or not out_value:
+        raise _invalid("out_dir", f"expected an absolute folder path, got {_short(out_value)}")
+    out_dir = Path(out_value)
+    if not out_dir.is_absolute():
+        raise _invalid("out_dir", f"{out_value!r} is relative; give an absolute path")
+    if output_root is not None:
+        out_dir = resolve_inside(output_root, out_dir, "job.out_dir")
+    if out_dir.exists() and not out_dir.is_dir():
+        raise _invalid("out_dir", f"{out_dir} exists and is not a folder")
+
+    template = _get_type(job, "template", str, "a template string") or DEFAULT_TEMPLATE
+    fmt = _get_type(job, "format", str, f"one of {', '.join(WRITE_FORMATS)}") or "wav"
+    bit_depth = _get_type(job, "bit_depth", str, f"one of {', '.join(BIT_DEPTHS)}") or "24"
+    try:
+        check_template(template)
+        check_output_format(fmt, bit_depth)
+    except ValueError as err:
+        raise _invalid("template" if "template" in str(err) else "format", str(err)) from None
+    overwrite = _flag(job, "overwrite")
+
+    names = [stem.name for stem in stems] + ([RESIDUAL] if residual else [])
+    try:
+        relative = output_paths(out_dir, template, source.stem, names, fmt)
+    except ValueError as err:
+        raise ProtocolError(ErrorCode.PATH_ESCAPE, f"job.template: {err}") from None
+    outputs = {
+        name: resolve_inside(out_dir, path, f"job.template {template!r} for stem {name!r}")
+        for name, path in relative.items()
+    }
+    spec = JobSpec(
+        source=source,
+        stems=tuple(stems),
+        out_dir=out_dir,
+        outputs=outputs,
+        start=start,
+        end=end,
+        residual=residual,
+        normalise=normalise,
+        cycles=cycles,
+        bit_depth=bit_depth,  # type: ignore[arg-type]
+        overwrite=overwrite,
+        ref=ref,
+    )
+    existing = spec.existing_outputs()
+    if existing and not overwrite:
+        raise ProtocolError(
+            ErrorCode.OUTPUT_EXISTS,
+            f'job: {existing[0]} already exists (set "overwrite": true to replace it)',
+        )
+    return spec
+
+
+def _parse_stems(value: Any, default_video: Path | None, source: Path) -> list[StemQuery]:
+    if not isinstance(value, list) or not value:
+        raise _invalid("stems", f"expected a non-empty list of stem objects, got {_short(value)}")
+    if len(value) > MAX_STEMS:
+        raise _invalid("stems", f"at most {MAX_STEMS} stems per job, got {len(value)}")
+    stems: list[StemQuery] = []
+    for index, item in enumerate(value):
+        key = f"stems[{index}]"
+        if not isinstance(item, dict):
+            raise _invalid(key, f"expected an object with a 'name', got {_short(item)}")
+        unknown = sorted(set(item) - set(STEM_KEYS))
+        if unknown:
+            raise _invalid(
+                f"{key}.{unknown[0]}", f"unknown key (known keys: {', '.join(STEM_KEYS)})"
+            )
+        video = (
+            _media_path(item["video"], f"{key}.video", VIDEO_CONTAINER_EXTENSIONS)
+            if item.get("video") is not None
+            else default_video
+        )
+        if video is None and not is_video_container(source):
+            raise _invalid(
+                f"{key}.video",
+                f"stem {item.get('name')!r} needs a video: the source {source.name} is an audio "
+                "file (give 'video' in the stem or the job)",
+            )
+        preset = item.get("preset")
+        if preset is not None and not isinstance(preset, str):
+            raise _invalid(f"{key}.preset", f"expected a preset name, got {_short(preset)}")
+        box = item.get("box")
+        if box is not None and not (isinstance(box, list) and all(_matches(v, float) for v in box)):
+            raise _invalid(
+                f"{key}.box", f"expected [x, y, w, h] numbers or null, got {_short(box)}"
+            )
+        offset = item.get("offset", 0.0)
+        if not _matches(offset, float) or not math.isfinite(offset):
+            raise _invalid(f"{key}.offset", f"expected seconds (a number), got {_short(offset)}")
+        try:
+            stems.append(
+                StemQuery(name=item.get("name"), video=video, box=box, offset=offset, preset=preset)  # type: ignore[arg-type]
+            )
+        except ValueError as err:
+            raise _invalid(key, str(err)) from None
+    names = [stem.name for stem in stems]
+    duplicates = sorted({name for name in names if names.count(name) > 1})
+    if duplicates:
+        raise _invalid("stems", f"duplicate stem name(s) {', '.join(duplicates)}")
+    return stems

@@ -1,0 +1,207 @@
+"""Engine protocol without a process: request signatures, job descriptions, OSC framing."""
+
+from __future__ import annotations
+
+import json
+import struct
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from pythonosc import slip
+
+from avpc_plugin.audio.io import write_audio
+from avpc_plugin.engine.protocol import (
+    MAX_JOB_JSON_BYTES,
+    Address,
+    ErrorCode,
+    ProtocolError,
+    parse_job,
+    parse_request,
+)
+from avpc_plugin.engine.transport import (
+    Double,
+    StreamDeframer,
+    decode_packet,
+    encode_message,
+)
+
+
+@pytest.fixture(scope="module")
+def media(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    from helpers_engine import make_video
+
+    root = tmp_path_factory.mktemp("protocol")
+    wav = write_audio(root / "take.wav", np.zeros((1, 8000), np.float32), 8000)
+    text = root / "notes.txt"
+    text.write_text("not media")
+    return {"root": root, "wav": wav, "video": make_video(root / "cam.mp4", 2.0), "text": text}
+
+
+def job(media: dict[str, Path], **changes: Any) -> str:
+    description: dict[str, Any] = {
+        "source": str(media["wav"]),
+        "video": str(media["video"]),
+        "stems": [{"name": "violin", "box": [0, 0, 0.5, 1]}, {"name": "cello", "offset": -0.25}],
+        "out_dir": str(media["root"] / "out"),
+    }
+    description.update(changes)
+    return json.dumps({k: v for k, v in description.items() if v is not ...})
+
+
+def refused(text: str, code: str, *words: str, **kwargs: Any) -> None:
+    with pytest.raises(ProtocolError) as caught:
+        parse_job(text, **kwargs)
+    assert caught.value.code == code, caught.value.message
+    for word in words:
+        assert word in caught.value.message
+
+
+# ----------------------------------------------------------------------------------- requests
+
+
+def test_requests_take_their_signature() -> None:
+    assert parse_request(Address.PING, []).reply_port is None
+    assert parse_request(Address.PING, [9100]).reply_port == 9100
+    submit = parse_request(Address.SUBMIT, ["{}", 9001])
+    assert submit.args == {"job": "{}"} and submit.reply_port == 9001
+    assert parse_request(Address.STATUS, [9002]).reply_port == 9002  # a lone int is the port
+    status = parse_request(Address.STATUS, ["abc", 9002])
+    assert status.args == {"job_id": "abc"} and status.reply_port == 9002
+
+
+@pytest.mark.parametrize(
+    ("address", "args", "code", "word"),
+    [
+        ("/avpc/nope", [], ErrorCode.UNKNOWN_ADDRESS, "/avpc/ping"),
+        (Address.PING, ["9000"], ErrorCode.BAD_ARGUMENTS, "reply_port"),
+        (Address.PING, [True], ErrorCode.BAD_ARGUMENTS, "bool"),
+        (Address.PING, [1, 2], ErrorCode.BAD_ARGUMENTS, "2 argument"),
+        (Address.PING, [70000], ErrorCode.BAD_ARGUMENTS, "1..65535"),
+        (Address.SUBMIT, [], ErrorCode.BAD_ARGUMENTS, "job:s"),
+        (Address.SUBMIT, [b"\x00"], ErrorCode.BAD_ARGUMENTS, "blob"),
+        (Address.CANCEL, [3.5], ErrorCode.BAD_ARGUMENTS, "job_id"),
+    ],
+)
+def test_bad_requests_name_the_problem(address: str, args: list[Any], code: str, word: str) -> None:
+    with pytest.raises(ProtocolError) as caught:
+        parse_request(address, args)
+    assert caught.value.code == code and word in caught.value.message
+
+
+# ---------------------------------------------------------------------------------------- jobs
+
+
+def test_a_valid_job(media: dict[str, Path]) -> None:
+    spec = parse_job(job(media, start=0.25, end=0.75, format="flac", bit_depth="16", ref="r1"))
+    assert [s.name for s in spec.stems] == ["violin", "cello"]
+    assert spec.stems[0].video == media["video"] and spec.stems[0].box == (0, 0, 0.5, 1)
+    assert spec.stems[1].offset == -0.25
+    out = (media["root"] / "out").resolve()
+    assert spec.outputs == {
+        "violin": out / "take" / "violin.flac",
+        "cello": out / "take" / "cello.flac",
+    }
+    assert (spec.start, spec.end, spec.bit_depth, spec.ref) == (0.25, 0.75, "16", "r1")
+
+
+def test_residual_gets_an_output(media: dict[str, Path]) -> None:
+    spec = parse_job(job(media, residual=True, template="{stem}.{ext}"))
+    assert list(spec.outputs) == ["violin", "cello", "residual"]
+    assert spec.outputs["residual"].name == "residual.wav"
+
+
+def test_malformed_descriptions(media: dict[str, Path]) -> None:
+    refused("{not json", ErrorCode.BAD_JSON, "not valid JSON")
+    refused("[1, 2]", ErrorCode.BAD_JSON, "JSON object")
+    refused("[" * 100000 + "]" * 100000, ErrorCode.TOO_LARGE)
+    refused(json.dumps({"x": "a" * MAX_JOB_JSON_BYTES}), ErrorCode.TOO_LARGE, "limit")
+    refused(job(media, colour="red"), ErrorCode.INVALID_JOB, "job.colour", "unknown key")
+    refused(job(media, source=...), ErrorCode.INVALID_JOB, "job.source", "missing")
+    refused(job(media, source="take.wav"), ErrorCode.INVALID_JOB, "relative")
+    refused(job(media, stems=[]), ErrorCode.INVALID_JOB, "job.stems")
+    refused(job(media, stems=[{"name": "a/b"}]), ErrorCode.INVALID_JOB, "stems[0]", "'a/b'")
+    refused(job(media, stems=[{"name": "a"}, {"name": "a"}]), ErrorCode.INVALID_JOB, "duplicate")
+    refused(job(media, stems=[{"name": "a", "box": [0, 0, 2, 1]}]), ErrorCode.INVALID_JOB, "box")
+    refused(job(media, stems=[{"name": "a", "offset": "x"}]), ErrorCode.INVALID_JOB, "offset")
+    refused(job(media, start=-1), ErrorCode.INVALID_JOB, "job.start")
+    refused(job(media, start=2, end=1), ErrorCode.INVALID_JOB, "job.end")
+    refused(job(media, overwrite="yes"), ErrorCode.INVALID_JOB, "job.overwrite")
+    refused(job(media, format="mp3"), ErrorCode.INVALID_JOB, "mp3")
+    refused(job(media, cycles=0), ErrorCode.INVALID_JOB, "job.cycles")
+    refused(job(media, protocol="2.0"), ErrorCode.VERSION_MISMATCH, "1.0")
+
+
+def test_sources_must_be_media_files(media: dict[str, Path]) -> None:
+    refused(
+        job(media, source=str(media["root"] / "gone.wav")), ErrorCode.BAD_SOURCE, "no such file"
+    )
+    refused(job(media, source=str(media["text"])), ErrorCode.BAD_SOURCE, "not a media file")
+    refused(job(media, video=str(media["wav"])), ErrorCode.BAD_SOURCE, "job.video")
+    refused(job(media, video=None), ErrorCode.INVALID_JOB, "needs a video")
+
+
+def test_outputs_stay_inside_the_output_folder(media: dict[str, Path]) -> None:
+    refused(job(media, template="../{stem}.{ext}"), ErrorCode.PATH_ESCAPE, "inside the output")
+    refused(job(media, template="/tmp/{stem}.{ext}"), ErrorCode.PATH_ESCAPE)
+    out = media["root"] / "linked"
+    out.mkdir(exist_ok=True)
+    link = out / "up"
+    if not link.exists():
+        link.symlink_to(media["root"].parent)
+    refused(job(media, out_dir=str(out), template="up/{stem}.{ext}"), ErrorCode.PATH_ESCAPE)
+    root = media["root"] / "allowed"
+    refused(job(media), ErrorCode.PATH_ESCAPE, "outside", output_root=root)
+    inside = parse_job(job(media, out_dir=str(root / "a" / ".." / "b")), output_root=root)
+    assert inside.out_dir == (root / "b").resolve()
+
+
+def test_existing_outputs_need_overwrite(media: dict[str, Path]) -> None:
+    target = media["root"] / "kept" / "take" / "violin.wav"
+    target.parent.mkdir(parents=True)
+    target.write_bytes(b"keep me")
+    refused(job(media, out_dir=str(media["root"] / "kept")), ErrorCode.OUTPUT_EXISTS, "overwrite")
+    assert parse_job(job(media, out_dir=str(media["root"] / "kept"), overwrite=True)).overwrite
+
+
+# ------------------------------------------------------------------------------------ transport
+
+
+def test_messages_round_trip_with_doubles() -> None:
+    data = encode_message(
+        "/avpc/stem", ["id", "violin", "/x.wav", Double(7200.000123), 345600006, 48000]
+    )
+    assert data[data.index(b",") :].startswith(b",sssdii")
+    [(address, args)] = decode_packet(data)
+    assert address == "/avpc/stem" and args[3] == 7200.000123 and args[4] == 345600006
+
+
+TRUNCATED = encode_message("/avpc/submit", ["{}", 9000])[:-4]
+
+
+@pytest.mark.parametrize("data", [b"", b"garbage!", TRUNCATED, b"#bundle\x00\x01"])
+def test_garbage_is_a_bad_packet(data: bytes) -> None:
+    with pytest.raises(ProtocolError) as caught:
+        decode_packet(data)
+    assert caught.value.code == ErrorCode.BAD_PACKET
+
+
+def test_deframer_reads_slip_and_length_prefixed_streams_in_any_pieces() -> None:
+    packets = [encode_message("/avpc/ping", []), encode_message("/avpc/submit", ["x" * 300])]
+    for framed in (
+        b"".join(slip.encode(p) for p in packets),
+        b"".join(struct.pack("!I", len(p)) + p for p in packets),
+    ):
+        deframer = StreamDeframer()
+        got = [p for i in range(0, len(framed), 7) for p in deframer.feed(framed[i : i + 7])]
+        assert got == packets
+        assert deframer.frame(packets[0]) == framed[: len(deframer.frame(packets[0]))]
+
+
+def test_deframer_refuses_oversized_packets() -> None:
+    with pytest.raises(ProtocolError) as caught:
+        list(StreamDeframer(max_packet=100).feed(struct.pack("!I", 101)))
+    assert caught.value.code == ErrorCode.TOO_LARGE
+    with pytest.raises(ProtocolError):
+        list(StreamDeframer(max_packet=100).feed(slip.END + b"a" * 200))
