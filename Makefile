@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 # torch and torchvision are pinned to a matching pair (torchvision's compiled ops must match torch).
 TORCH_PINS ?= torch==2.14.1 torchvision==0.29.1
 
-.PHONY: test lint typecheck unit demo bench clean
+.PHONY: test lint typecheck unit demo bench corpus-deps clean
 
 $(BIN)/.installed: pyproject.toml Makefile .ci/system-deps.sh
 	.ci/system-deps.sh
@@ -35,6 +35,11 @@ demo: $(BIN)/.installed
 
 bench: $(BIN)/.installed
 	$(BIN)/python benchmarks/nets.py
+
+# The large train-set sources (soundfonts and pictures) for `avpc data synth --split train`.
+corpus-deps: $(BIN)/.installed
+	AVPC_EXTRA_PACKAGES="fluid-soundfont-gm musescore-general-soundfont openclipart-svg" .ci/system-deps.sh
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[data]' $(TORCH_PINS)
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache

@@ -6,11 +6,16 @@ set -euo pipefail
 
 PACKAGES=(
   ffmpeg              # audio and video containers for tests and tools
+  ardour              # DAW session tests: ardour7-new_session, ardour7-lua, ardour7-export
   libfluidsynth3      # soundfont synthesizer behind the synthetic corpus (pyfluidsynth)
   libcairo2           # SVG rasterising for corpus pictures (cairosvg)
   timgm6mb-soundfont  # 6 MB GM soundfont: the val split's sounds (and the tests')
   fonts-noto-color-emoji  # 10 MB: the val split's instrument pictures
 )
+
+# Callers add packages for optional work (e.g. `make corpus-deps`) through AVPC_EXTRA_PACKAGES.
+read -r -a extra <<< "${AVPC_EXTRA_PACKAGES:-}"
+PACKAGES+=("${extra[@]}")
 
 missing=()
 for pkg in "${PACKAGES[@]}"; do

@@ -6,6 +6,7 @@ import click
 
 from avpc_plugin import __version__
 from avpc_plugin.checkpoints.cli import models
+from avpc_plugin.data.cli import data_group
 from avpc_plugin.separate.cli import separate_command
 
 
@@ -34,6 +35,7 @@ def nets_list() -> None:
 
 
 main.add_command(models, "models")
+main.add_command(data_group, "data")
 main.add_command(separate_command, "separate")
 
 
