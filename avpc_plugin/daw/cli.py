@@ -1,0 +1,97 @@
+"""``avpc daw``: put separated stems into a DAW session or project from the command line."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from avpc_plugin.audio.io import AudioFileError
+from avpc_plugin.daw.stems import StemPlacement, place_stem, place_stems, stem_files
+
+
+@click.group("daw")
+def daw_group() -> None:
+    """Place stems in DAW sessions (Ardour) and projects (REAPER)."""
+
+
+@daw_group.command("export")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["ardour", "rpp"]),
+    required=True,
+    help="ardour: add tracks to an existing, closed Ardour 7/8 session; "
+    "rpp: write a REAPER project (or add tracks to an existing one).",
+)
+@click.option(
+    "--stems",
+    "stems_dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    required=True,
+    help="Folder of stem files (one track per file, named after the file).",
+)
+@click.option(
+    "--session",
+    type=click.Path(path_type=Path),
+    required=True,
+    help="Ardour: the .ardour file or session folder. REAPER: the .RPP file.",
+)
+@click.option(
+    "--position",
+    type=float,
+    default=0.0,
+    show_default=True,
+    help="Where the stems start in the source, in seconds (the start of the separated range).",
+)
+@click.option(
+    "--source",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=None,
+    help="Also add the source recording as the first track, at 0 s, for reference.",
+)
+@click.option(
+    "--overwrite",
+    is_flag=True,
+    help="rpp: replace an existing .RPP instead of adding tracks to it.",
+)
+def export_command(
+    fmt: str,
+    stems_dir: Path,
+    session: Path,
+    position: float,
+    source: Path | None,
+    overwrite: bool,
+) -> None:
+    """Add every stem in --stems as a new track at --position."""
+    from avpc_plugin.daw.ardour import ArdourSessionError, add_stems_to_session
+    from avpc_plugin.daw.rpp import RppProjectError, add_tracks_to_rpp, write_rpp_project
+
+    try:
+        placements: list[StemPlacement] = []
+        if source is not None:
+            placements.append(place_stem(source, 0.0))
+        placements += place_stems(stem_files(stems_dir), position)
+        if fmt == "ardour":
+            added = add_stems_to_session(session, placements)
+            for track in added:
+                click.echo(
+                    f"{track.name}: {track.length} samples at sample {track.position} "
+                    f"({len(track.files)} channel file(s))"
+                )
+        elif session.exists() and not overwrite:
+            add_tracks_to_rpp(session, placements)
+            click.echo(f"{session}: added {len(placements)} track(s) (backup: {session}-bak)")
+        else:
+            write_rpp_project(session, placements, overwrite=overwrite)
+            click.echo(f"{session}: wrote {len(placements)} track(s)")
+    except (
+        AudioFileError,
+        ArdourSessionError,
+        RppProjectError,
+        FileNotFoundError,
+        NotADirectoryError,
+        FileExistsError,
+        ValueError,
+    ) as err:
+        raise click.ClickException(str(err)) from err

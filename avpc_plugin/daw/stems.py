@@ -1,0 +1,130 @@
+"""Stems to place in a DAW: which file, where on the timeline, and what it holds.
+
+A stem separated from ``[start, end)`` of a source recording belongs at ``start`` on the source's
+timeline, so that it lines up with the source to the sample. :class:`StemPlacement` carries that
+position in samples (at the stem's own rate) and the file facts the writers need (rate, channels,
+length), read from the file itself with :func:`avpc_plugin.audio.io.audio_info`.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from avpc_plugin.audio.io import AUDIO_FILE_EXTENSIONS, audio_info
+
+
+@dataclass(frozen=True)
+class StemPlacement:
+    """One audio file at one position on the source's timeline.
+
+    Attributes:
+        name: track name (the stem's name, e.g. ``"violin"``).
+        path: the audio file (absolute).
+        position: where the file's first sample goes, in samples at ``sample_rate`` from the start
+            of the source (>= 0).
+        sample_rate: the file's rate in Hz.
+        channels: the file's channel count.
+        frames: the file's length in samples per channel.
+    """
+
+    name: str
+    path: Path
+    position: int
+    sample_rate: int
+    channels: int
+    frames: int
+
+    @property
+    def position_seconds(self) -> float:
+        """Position in seconds from the start of the source."""
+        return self.position / self.sample_rate
+
+    @property
+    def duration(self) -> float:
+        """Length in seconds."""
+        return self.frames / self.sample_rate
+
+    @property
+    def end(self) -> int:
+        """First sample after the stem, at ``sample_rate``."""
+        return self.position + self.frames
+
+
+def seconds_to_samples(seconds: float, sample_rate: int) -> int:
+    """Nearest sample to ``seconds`` at ``sample_rate`` Hz.
+
+    Raises:
+        ValueError: ``seconds`` is negative or not finite.
+    """
+    if not seconds >= 0 or seconds == float("inf"):
+        raise ValueError(f"position: expected a time >= 0 seconds, got {seconds}")
+    return round(seconds * sample_rate)
+
+
+def place_stem(
+    path: str | os.PathLike[str], position_seconds: float = 0.0, name: str | None = None
+) -> StemPlacement:
+    """Describe one audio file placed at ``position_seconds`` (rounded to its nearest sample).
+
+    Args:
+        path: an audio file (wav, flac, aiff, mp3, ogg).
+        position_seconds: where it starts in the source, in seconds (>= 0).
+        name: track name; default: the file name without extension.
+
+    Raises:
+        AudioFileError: the file is missing or unreadable.
+        ValueError: a negative position, or an empty file.
+    """
+    file = Path(path).absolute()
+    info = audio_info(file)
+    if info.frames <= 0:
+        raise ValueError(f"{file}: holds no samples")
+    return StemPlacement(
+        name=name if name is not None else file.stem,
+        path=file,
+        position=seconds_to_samples(position_seconds, info.sample_rate),
+        sample_rate=info.sample_rate,
+        channels=info.channels,
+        frames=info.frames,
+    )
+
+
+def stem_files(folder: str | os.PathLike[str]) -> list[Path]:
+    """Audio files directly in ``folder``, sorted by name (hidden and partial files skipped).
+
+    Raises:
+        NotADirectoryError: ``folder`` is not a folder.
+        FileNotFoundError: it holds no audio file.
+    """
+    root = Path(folder)
+    if not root.is_dir():
+        raise NotADirectoryError(f"--stems {root}: not a folder")
+    files = sorted(
+        p
+        for p in root.iterdir()
+        if p.is_file() and not p.name.startswith(".") and p.suffix.lower() in AUDIO_FILE_EXTENSIONS
+    )
+    if not files:
+        raise FileNotFoundError(
+            f"--stems {root}: no audio file ({', '.join(AUDIO_FILE_EXTENSIONS)}) in the folder"
+        )
+    return files
+
+
+def place_stems(
+    paths: Sequence[str | os.PathLike[str]], position_seconds: float = 0.0
+) -> list[StemPlacement]:
+    """All ``paths`` placed at the same position, each named after its file.
+
+    Raises:
+        ValueError: two files would give the same track name, or as :func:`place_stem`.
+    """
+    placements = [place_stem(path, position_seconds) for path in paths]
+    names = [p.name for p in placements]
+    duplicates = sorted({n for n in names if names.count(n) > 1})
+    if duplicates:
+        raise ValueError(f"stems: several files are named {', '.join(duplicates)}")
+    return placements
