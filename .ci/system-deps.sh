@@ -7,7 +7,6 @@ set -euo pipefail
 PACKAGES=(
   ffmpeg              # audio and video containers for tests and tools
   ardour              # DAW session tests: ardour7-new_session, ardour7-lua, ardour7-export
-  ardour              # DAW session tests: ardour7-new_session, ardour7-lua, ardour7-export
   libfluidsynth3      # soundfont synthesizer behind the synthetic corpus (pyfluidsynth)
   libcairo2           # SVG rasterising for corpus pictures (cairosvg)
   timgm6mb-soundfont  # 6 MB GM soundfont: the val split's sounds (and the tests')
