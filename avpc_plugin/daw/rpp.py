@@ -1,0 +1,193 @@
+"""REAPER projects (``.RPP``) with one track per stem, so stems open in REAPER without a script.
+
+An RPP file is a tree of ``<TAG args ... >`` blocks in plain text. Each stem becomes::
+
+    <TRACK {guid}
+      NAME "violin"
+      NCHAN 2
+      <ITEM
+        POSITION 0.5          # seconds on the timeline: the stem's start in the source
+        LENGTH 2.0            # seconds
+        NAME "violin"
+        SOFFS 0
+        <SOURCE WAVE          # WAVE (wav, aiff), FLAC, MP3 or VORBIS, from the file's extension
+          FILE "/abs/path/violin.wav"
+        >
+      >
+    >
+
+Positions are the stem's sample position divided by its rate, written with Python's shortest
+round-trip float repr (up to 17 significant digits), so they land on the exact sample. A track has
+at least two channels (REAPER's minimum; a mono item plays on both sides), more for multichannel
+stems. A new project sets its sample rate (``SAMPLERATE <rate> 1 0``: rate, use it, no
+auto-sync).
+
+Files are written atomically (temporary file + rename). A new project never replaces an existing
+file unless asked; adding tracks to an existing project keeps its previous text as
+``<name>.RPP-bak`` (REAPER's own backup name).
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+import time
+import uuid
+from collections.abc import Sequence
+from pathlib import Path
+
+from avpc_plugin.daw.stems import StemPlacement
+
+REAPER_VERSION_TAG = "6.0/avpc"
+"""Version string written in a new project's header (REAPER reads any)."""
+SOURCE_TYPES = {
+    ".wav": "WAVE",
+    ".aif": "WAVE",
+    ".aiff": "WAVE",
+    ".flac": "FLAC",
+    ".mp3": "MP3",
+    ".ogg": "VORBIS",
+}
+"""REAPER source type per file extension."""
+
+
+class RppProjectError(Exception):
+    """A project file that cannot be read or written; the message names the file and the reason."""
+
+
+def rpp_string(text: str) -> str:
+    """``text`` as one RPP token: quoted with ``"``, else ``'``, else ````` (REAPER's rules).
+
+    Raises:
+        ValueError: ``text`` holds all three quote characters or a line break.
+    """
+    if "\n" in text or "\r" in text:
+        raise ValueError(f"{text!r}: RPP strings cannot hold line breaks")
+    for quote in ('"', "'", "`"):
+        if quote not in text:
+            return f"{quote}{text}{quote}"
+    raise ValueError(f"{text!r}: holds all three RPP quote characters")
+
+
+def rpp_seconds(samples: int, sample_rate: int) -> str:
+    """A sample position as RPP seconds, exact to the sample (shortest round-trip repr)."""
+    return repr(samples / sample_rate)
+
+
+def _guid() -> str:
+    return "{" + str(uuid.uuid4()).upper() + "}"
+
+
+def track_block(placement: StemPlacement, indent: str = "  ") -> list[str]:
+    """The ``<TRACK ...>`` lines for one stem (each line without its newline).
+
+    Raises:
+        ValueError: an audio format REAPER has no source type for here.
+    """
+    source_type = SOURCE_TYPES.get(placement.path.suffix.lower())
+    if source_type is None:
+        raise ValueError(
+            f"{placement.path}: no REAPER source type for {placement.path.suffix!r} "
+            f"(known: {', '.join(SOURCE_TYPES)})"
+        )
+    channels = max(2, placement.channels + placement.channels % 2)
+    lines = [
+        f"<TRACK {_guid()}",
+        f"  NAME {rpp_string(placement.name)}",
+        f"  NCHAN {channels}",
+        "  <ITEM",
+        f"    POSITION {rpp_seconds(placement.position, placement.sample_rate)}",
+        f"    LENGTH {rpp_seconds(placement.frames, placement.sample_rate)}",
+        "    LOOP 0",
+        f"    NAME {rpp_string(placement.name)}",
+        "    SOFFS 0",
+        f"    IGUID {_guid()}",
+        f"    GUID {_guid()}",
+        f"    <SOURCE {source_type}",
+        f"      FILE {rpp_string(str(placement.path))}",
+        "    >",
+        "  >",
+        ">",
+    ]
+    return [indent + line for line in lines]
+
+
+def write_rpp_project(
+    path: str | os.PathLike[str],
+    placements: Sequence[StemPlacement],
+    sample_rate: int | None = None,
+    overwrite: bool = False,
+) -> Path:
+    """Write a new REAPER project with one track per stem; returns its path.
+
+    Args:
+        path: the ``.RPP`` file to write.
+        placements: the stems, in track order.
+        sample_rate: project rate in Hz; default: the first stem's rate.
+        overwrite: replace an existing file (otherwise it is an error).
+
+    Raises:
+        FileExistsError: ``path`` exists and ``overwrite`` is False.
+        ValueError: no stems, a bad rate, or an unknown audio format.
+        RppProjectError: the file cannot be written.
+    """
+    target = Path(path)
+    if not placements:
+        raise ValueError("placements: expected at least one stem")
+    rate = placements[0].sample_rate if sample_rate is None else sample_rate
+    if rate <= 0:
+        raise ValueError(f"sample_rate: expected a positive rate in Hz, got {rate}")
+    if target.exists() and not overwrite:
+        raise FileExistsError(f"{target}: already exists (pass overwrite / --overwrite)")
+    lines = [
+        f"<REAPER_PROJECT 0.1 {rpp_string(REAPER_VERSION_TAG)} {int(time.time())}",
+        f"  SAMPLERATE {rate} 1 0",
+    ]
+    for placement in placements:
+        lines += track_block(placement)
+    lines.append(">")
+    _write_atomically(target, "\n".join(lines) + "\n")
+    return target
+
+
+def add_tracks_to_rpp(path: str | os.PathLike[str], placements: Sequence[StemPlacement]) -> Path:
+    """Append one track per stem to an existing REAPER project, after its last track.
+
+    The previous text is kept as ``<name>.RPP-bak``.
+
+    Raises:
+        RppProjectError: the file is missing or is not a REAPER project.
+        ValueError: no stems, or an unknown audio format.
+    """
+    target = Path(path)
+    if not placements:
+        raise ValueError("placements: expected at least one stem")
+    try:
+        text = target.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as err:
+        raise RppProjectError(f"{target}: cannot read the project ({err})") from None
+    lines = text.splitlines()
+    if not lines or not lines[0].lstrip().startswith("<REAPER_PROJECT"):
+        raise RppProjectError(f"{target}: not a REAPER project (no <REAPER_PROJECT header)")
+    closing = max((i for i, line in enumerate(lines) if line.strip() == ">"), default=0)
+    if closing == 0:
+        raise RppProjectError(f"{target}: the <REAPER_PROJECT block is never closed")
+    new_tracks = [line for placement in placements for line in track_block(placement)]
+    shutil.copy2(target, target.with_name(target.name + "-bak"))
+    _write_atomically(target, "\n".join(lines[:closing] + new_tracks + lines[closing:]) + "\n")
+    return target
+
+
+def _write_atomically(target: Path, text: str) -> None:
+    temp = target.with_name(f".{target.name}.{secrets.token_hex(4)}.tmp")
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with open(temp, "w", encoding="utf-8") as out:
+            out.write(text)
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(temp, target)
+    except OSError as err:
+        temp.unlink(missing_ok=True)
+        raise RppProjectError(f"{target}: cannot write the project ({err})") from err
