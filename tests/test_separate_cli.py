@@ -153,7 +153,7 @@ def test_disk_error_names_the_file(setup: dict[str, Path], tmp_path: Path) -> No
     ("args", "message"),
     [
         (["--stem", "a@0.8,0,0.5,1"], "outside the frame"),
-        (["--stem", "a=violin"], "unknown preset"),
+        (["--stem", "a=violn"], "unknown preset 'violn'; did you mean 'violin'?"),
         (["--stem", "a", "--model", "no-such-model"], "no-such-model"),
         (["--stem", "a", "--format", "flac", "--bit-depth", "32f"], "32-bit float"),
         (["--stem", "a", "--shard", "3/2"], "--shard"),

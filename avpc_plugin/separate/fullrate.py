@@ -17,7 +17,7 @@ without seams (identical to the one-shot result up to float rounding).
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Literal
 
 import torch
@@ -79,7 +79,8 @@ def masks_to_full_rate(
     full_frames: Tensor,
     config: StftConfig,
     sample_rate: int,
-    high_band: HighBandRule = "top_bin",
+    high_band: HighBandRule | Sequence[HighBandRule] = "top_bin",
+    band_limits: Sequence[tuple[float, float]] | None = None,
 ) -> Tensor:
     """Resample model-grid masks onto full-rate STFT frames and bins.
 
@@ -90,23 +91,45 @@ def masks_to_full_rate(
         full_frames: ``(Tf,)`` int64 full-rate frame indices (from the range start).
         config: the full-rate STFT (:func:`full_rate_stft_config`).
         sample_rate: the full rate (Hz).
-        high_band: rule for bins above the model band.
+        high_band: rule for bins above the model band, one for all stems or one per stem.
+        band_limits: per stem ``(low_hz, high_hz)``: bins outside get mask 0 (None: no limits).
 
     Returns:
         ``(N, config.bins, Tf)`` masks, in ``masks``' dtype and device.
     """
     if masks.dim() != 3 or masks.shape[1] != FREQ_BINS:
         raise ValueError(f"masks: expected (N, {FREQ_BINS}, frames), got {tuple(masks.shape)}")
-    if high_band not in HIGH_BAND_RULES:
-        raise ValueError(f"high_band: expected one of {HIGH_BAND_RULES}, got {high_band!r}")
+    rules = per_stem_rules(high_band, masks.shape[0])
+    if band_limits is not None and len(band_limits) != masks.shape[0]:
+        raise ValueError(f"band_limits: expected {masks.shape[0]} (low, high) pairs, one per stem")
     times = model_frame_positions(full_frames, config, sample_rate) - first_model_frame
     in_time = _lerp_along(masks, times, dim=2)
     bins = model_bin_positions(config, sample_rate)
     out = _lerp_along(in_time, bins, dim=1)  # above the band: clamped to the top bin
-    if high_band != "top_bin":
-        above = (bins > FREQ_BINS - 1).to(out.device)
-        out[:, above] = 0.0 if high_band == "zero" else 1.0
+    above = (bins > FREQ_BINS - 1).to(out.device)
+    hz = torch.arange(config.bins, dtype=torch.float64, device=out.device) * (
+        sample_rate / config.n_fft
+    )
+    for n, rule in enumerate(rules):
+        if rule != "top_bin":
+            out[n, above] = 0.0 if rule == "zero" else 1.0
+        if band_limits is not None:
+            low, high = band_limits[n]
+            out[n, (hz < low) | (hz > high)] = 0.0
     return out
+
+
+def per_stem_rules(
+    high_band: HighBandRule | Sequence[HighBandRule], stems: int
+) -> tuple[HighBandRule, ...]:
+    """One high-band rule per stem from a single rule or a sequence of ``stems`` rules."""
+    rules = (high_band,) * stems if isinstance(high_band, str) else tuple(high_band)
+    if len(rules) != stems:
+        raise ValueError(f"high_band: expected one rule or {stems} (one per stem), got {rules}")
+    for rule in rules:
+        if rule not in HIGH_BAND_RULES:
+            raise ValueError(f"high_band: expected one of {HIGH_BAND_RULES}, got {rule!r}")
+    return rules
 
 
 class FullRateRenderer:
@@ -117,7 +140,8 @@ class FullRateRenderer:
         length: input samples (of the requested range).
         model_frames: frames of the model-rate grid of the range (``WindowPlan.total_frames``).
         block_seconds: output seconds per block (memory ~ channels x stems x block).
-        high_band: rule for bins above the model band.
+        high_band: rule for bins above the model band, one for all stems or one per stem.
+        band_limits: per stem ``(low_hz, high_hz)`` outside which the stem gets nothing, or None.
     """
 
     def __init__(
@@ -126,16 +150,20 @@ class FullRateRenderer:
         length: int,
         model_frames: int,
         block_seconds: float = 30.0,
-        high_band: HighBandRule = "top_bin",
+        high_band: HighBandRule | Sequence[HighBandRule] = "top_bin",
+        band_limits: Sequence[tuple[float, float]] | None = None,
     ) -> None:
         if length < 1:
             raise ValueError(f"length: expected at least one sample, got {length}")
-        if high_band not in HIGH_BAND_RULES:
-            raise ValueError(f"high_band: expected one of {HIGH_BAND_RULES}, got {high_band!r}")
+        if isinstance(high_band, str):
+            per_stem_rules(high_band, 1)  # validates the rule
+        else:
+            per_stem_rules(high_band, len(high_band))
         self.sample_rate = sample_rate
         self.length = length
         self.model_frames = model_frames
         self.high_band = high_band
+        self.band_limits = band_limits
         self.config = full_rate_stft_config(sample_rate)
         hops = max(1, math.ceil(block_seconds * sample_rate / self.config.hop))
         self.block_samples = hops * self.config.hop
@@ -190,7 +218,13 @@ class FullRateRenderer:
         spec = stft(segment, self.config)  # (C, F, T)
         frames = torch.arange(spec.shape[-1]) + segment_start // self.config.hop
         full_masks = masks_to_full_rate(
-            masks, first_model_frame, frames, self.config, self.sample_rate, self.high_band
+            masks,
+            first_model_frame,
+            frames,
+            self.config,
+            self.sample_rate,
+            self.high_band,
+            self.band_limits,
         ).to(segment.dtype)
         stems = istft(
             apply_mask(spec.unsqueeze(0), full_masks.unsqueeze(1)), segment.shape[-1], self.config

@@ -11,11 +11,13 @@ import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from avpc_plugin.video.decode import Box, check_box
 
-KNOWN_PRESETS = ("default",)
-"""Stem presets that exist so far (instrument presets come with the presets module)."""
+if TYPE_CHECKING:
+    from avpc_plugin.presets import Preset
+
 RESERVED_STEM_NAMES = ("residual",)
 """Names the separator uses for its own outputs."""
 
@@ -25,11 +27,22 @@ _SPEC = re.compile(
 )
 
 
-def check_preset(preset: str | None) -> str | None:
-    """Return ``preset`` if it is a known stem preset (or None), else raise ValueError."""
-    if preset is None or preset in KNOWN_PRESETS:
+def check_preset(preset: str | Preset | None) -> str | Preset | None:
+    """Return ``preset`` if it is None, a :class:`~avpc_plugin.presets.Preset`, or the name of a
+    preset that loads and validates (:func:`~avpc_plugin.presets.load_preset`).
+
+    Raises:
+        PresetError (a ValueError): unknown or invalid preset; the message names file and key.
+    """
+    # imported here: the presets package itself imports this package's full-rate rules
+    from avpc_plugin.presets import Preset, PresetError, load_preset
+
+    if preset is None or isinstance(preset, Preset):
         return preset
-    raise ValueError(f"unknown preset {preset!r}; known presets: {', '.join(KNOWN_PRESETS)}")
+    if not isinstance(preset, str):
+        raise PresetError(f"preset: expected a preset name or a Preset, got {preset!r}")
+    load_preset(preset)
+    return preset
 
 
 @dataclass(frozen=True)
@@ -42,14 +55,16 @@ class StemQuery:
             input is a video container).
         box: normalised crop box ``(x, y, w, h)`` around the performer, or None for the whole frame.
         offset: seconds added to audio times to get video times (``video_t = audio_t + offset``).
-        preset: stem preset name (None = default).
+        preset: the stem's preset: a name on the preset search path, a
+            :class:`~avpc_plugin.presets.Preset` object, or None (the Separator's own options,
+            which by default match the ``default`` preset). Names are validated here.
     """
 
     name: str
     video: Path | None = None
     box: Box | None = None
     offset: float = 0.0
-    preset: str | None = None
+    preset: str | Preset | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not _NAME.fullmatch(self.name):
@@ -68,7 +83,10 @@ class StemQuery:
             raise ValueError(
                 f"stem {self.name!r}: offset: expected seconds, got {self.offset!r}"
             ) from None
-        check_preset(self.preset)
+        try:
+            check_preset(self.preset)
+        except ValueError as err:
+            raise type(err)(f"stem {self.name!r}: {err}") from None
 
 
 def parse_stem_spec(spec: str, video: str | os.PathLike[str] | None = None) -> StemQuery:

@@ -7,11 +7,18 @@ Pipeline for a requested range of an input (any rate, any channel count):
    overlapping by ``overlap``; each window's frames come from every stem's video at the window's
    timestamps (its box, its offset);
 2. the model, ``batch_segments`` windows per forward: visual features once per window and stem,
-   then mask logits, sigmoid, un-warp to 512 bins (optionally binarised at ``threshold``);
+   then mask logits, sigmoid, un-warp to 512 bins, then each stem's smoothing and mask mode;
 3. weighted overlap-add of the masks on the range's model frame grid (optionally normalised so the
    stems' masks sum to one);
 4. full-rate rendering (:mod:`~avpc_plugin.separate.fullrate`): masks resampled onto the input's
-   own STFT, every channel, iSTFT back to the exact length, block by block.
+   own STFT, every channel, each stem's high-band rule and band limits, iSTFT back to the exact
+   length, block by block; then each stem's pedalboard post chain, its state kept across blocks.
+
+Each stem follows its preset (:mod:`avpc_plugin.presets`, ``StemQuery.preset``): mask mode and
+threshold, PCNet cycles, smoothing, band limits, high-band rule, residual rule, frames per window
+and post chain. A stem without a preset follows the Separator's own options (``threshold``,
+``high_band``, ``frames_per_window``, ``frame_stride`` and the ``cycles`` argument), which at their
+defaults match the shipped ``default`` preset.
 
 Everything streams: the input is read in blocks of ``block_seconds`` (plus a window of context),
 masks are kept only until rendered, so memory does not grow with the length of the input when the
@@ -26,7 +33,7 @@ import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -48,6 +55,7 @@ from avpc_plugin.audio.warp import unwarp_from_log_freq
 from avpc_plugin.device import resolve_device
 from avpc_plugin.separate.fullrate import FullRateRenderer, HighBandRule
 from avpc_plugin.separate.query import StemQuery
+from avpc_plugin.separate.refine import refine_mask
 from avpc_plugin.separate.segments import (
     FRAME_STRIDE_SECONDS,
     FRAMES_PER_WINDOW,
@@ -61,6 +69,9 @@ from avpc_plugin.video.decode import (
     VideoTooShortError,
     preprocess_frames,
 )
+
+if TYPE_CHECKING:
+    from avpc_plugin.presets import Preset
 
 ProgressCallback = Callable[[float, str], None]
 """Called with the fraction done (0..1) and a short message."""
@@ -153,11 +164,13 @@ class Separator:
         batch_segments: model windows per forward pass.
         overlap: overlap of consecutive windows, a fraction in [0, 1).
         threshold: binarise the un-warped mask probabilities at this value (the reference's
-            binary masks); ``None`` keeps soft masks.
-        high_band: mask rule for full-rate bins above 5512.5 Hz (see ``HighBandRule``).
+            binary masks); ``None`` keeps soft masks. Stems without a preset only.
+        high_band: mask rule for full-rate bins above 5512.5 Hz (see ``HighBandRule``); stems
+            without a preset only.
         block_seconds: full-rate seconds rendered per block (memory vs. overhead).
-        frames_per_window: video frames per window and stem (the model's T).
-        frame_stride: seconds between a window's frames.
+        frames_per_window: video frames per window and stem (the model's T); stems without a
+            preset only.
+        frame_stride: seconds between a window's frames; stems without a preset only.
         fit: how a crop box becomes a square frame (``"crop"``, the reference, or ``"stretch"``).
         input_peak: if set, each window's model-rate mixture is scaled to this peak before the
             model (for models trained on peak-normalised mixtures); ``None`` leaves levels alone.
@@ -210,6 +223,43 @@ class Separator:
         self.video_tolerance = video_tolerance
         self.amp = amp
 
+    def own_preset(self) -> Preset:
+        """The settings of stems without a preset: the Separator's own options as a preset."""
+        from avpc_plugin.presets import BandSettings, MaskSettings, Preset, VisualSettings
+
+        mask = (
+            MaskSettings("soft")
+            if self.threshold is None
+            else MaskSettings("binary", self.threshold)
+        )
+        return Preset(
+            name="(separator options)",
+            mask=mask,
+            band=BandSettings(above_model=self.high_band),
+            visual=VisualSettings(self.frames_per_window, self.frame_stride),
+        )
+
+    def stem_presets(self, stems: Sequence[StemQuery]) -> list[Preset]:
+        """The preset each stem follows: its own (by name or object) or :meth:`own_preset`.
+
+        Raises:
+            PresetError: a named preset is unknown or invalid (the message names the stem).
+        """
+        from avpc_plugin.presets import Preset, PresetError, load_preset
+
+        presets = []
+        for stem in stems:
+            if isinstance(stem.preset, Preset):
+                presets.append(stem.preset)
+            elif stem.preset is None:
+                presets.append(self.own_preset())
+            else:
+                try:
+                    presets.append(load_preset(stem.preset))
+                except PresetError as err:
+                    raise PresetError(f"stem {stem.name!r}: {err}") from None
+        return presets
+
     @classmethod
     def from_pretrained(
         cls,
@@ -261,19 +311,25 @@ class Separator:
             start, end: seconds of the input to separate (default: all of it).
             residual: add a ``"residual"`` stem: the input minus the named stems.
             normalise: scale the masks to sum to one in every bin, so the stems sum to the input.
-            cycles: PCNet test-time cycles (``None``: the model's trained number).
+            cycles: PCNet test-time cycles (``None``: the model's trained number) for stems whose
+                preset leaves them at 0.
             progress: called with (fraction, message) as the work advances.
             cancel: checked between model batches; raises :class:`SeparationCancelled`.
 
         Returns:
             :class:`SeparationResult` with every stem ``(channels, samples)`` float32.
+
+        Raises:
+            PresetError: a stem's preset is unknown or invalid (before any work).
         """
+        self._output_names(stems, residual)
+        presets = self.stem_presets(stems)
         with self._open_source(audio, sample_rate, start, end) as source:
             names = self._output_names(stems, residual)
             out = {name: np.empty((source.channels, source.length), np.float32) for name in names}
             windows_done = 0
             for block_start, blocks, windows in self._stream(
-                source, stems, residual, normalise, cycles, progress, cancel
+                source, stems, presets, residual, normalise, cycles, progress, cancel
             ):
                 windows_done = windows
                 for name, block in blocks.items():
@@ -310,6 +366,7 @@ class Separator:
             stem name -> path written. On any error or cancel no file appears under a final name.
         """
         names = self._output_names(stems, residual)
+        presets = self.stem_presets(stems)
         missing = [name for name in names if name not in outputs]
         if missing:
             raise ValueError(f"outputs: no path for stem(s) {', '.join(missing)}")
@@ -329,7 +386,7 @@ class Separator:
             for writer in writers.values():
                 stack.callback(writer.abort)
             for _, blocks, _ in self._stream(
-                source, stems, residual, normalise, cycles, progress, cancel
+                source, stems, presets, residual, normalise, cycles, progress, cancel
             ):
                 for name, block in blocks.items():
                     writers[name].write(block)
@@ -389,6 +446,7 @@ class Separator:
         self,
         source: _Source,
         stems: Sequence[StemQuery],
+        presets: Sequence[Preset],
         residual: bool,
         normalise: bool,
         cycles: int | None,
@@ -396,11 +454,19 @@ class Separator:
         cancel: CancelSignal | None,
     ) -> Iterator[tuple[int, dict[str, np.ndarray], int]]:
         """Yield ``(block_start, {name: (C, n) block}, windows_done)`` in order."""
+        from avpc_plugin.presets import PostChain
+
         model_length = -(-source.length * MODEL_RATE // source.sample_rate)
         plan = WindowPlan.with_overlap(model_length, self.overlap)
         renderer = FullRateRenderer(
-            source.sample_rate, source.length, plan.total_frames, self.block_seconds, self.high_band
+            source.sample_rate,
+            source.length,
+            plan.total_frames,
+            self.block_seconds,
+            [p.band.above_model for p in presets],
+            [(p.band.low_hz, p.band.high_hz) for p in presets],
         )
+        chains = [PostChain(p.post, source.sample_rate) for p in presets]
         blender = OverlapAdd(plan)
         masks: Tensor | None = None  # settled masks (N, FREQ_BINS, frames), not yet consumed
         masks_first = 0
@@ -415,7 +481,9 @@ class Separator:
                     batch = list(
                         range(next_window, min(next_window + self.batch_segments, plan.num_windows))
                     )
-                    window_masks = self._window_masks(source, plan, batch, stems, videos, cycles)
+                    window_masks = self._window_masks(
+                        source, plan, batch, stems, presets, videos, cycles
+                    )
                     for window, m in zip(batch, window_masks, strict=True):
                         blender.add(window, m)
                     next_window = batch[-1] + 1
@@ -443,10 +511,11 @@ class Separator:
                         .cpu()
                         .numpy()
                     )
-                blocks = {stem.name: rendered[i] for i, stem in enumerate(stems)}
+                processed = [chain(stem) for chain, stem in zip(chains, rendered, strict=True)]
+                blocks = {stem.name: processed[i] for i, stem in enumerate(stems)}
                 if residual:
                     mix = segment[:, block_start - seg_first : block_stop - seg_first].cpu().numpy()
-                    blocks[RESIDUAL] = mix - rendered.sum(axis=0)
+                    blocks[RESIDUAL] = mix - _residual_share(presets, rendered, processed)
                 if progress is not None:
                     progress(
                         self._fraction(next_window, plan, block_stop, source),
@@ -482,6 +551,11 @@ class Separator:
                 )
         return readers
 
+    @classmethod
+    def _query_key(cls, stem: StemQuery, source: _Source) -> tuple[Path, Any, float]:
+        """What a stem's visual query depends on: its video, box and offset."""
+        return cls._video_of(stem, source), stem.box, stem.offset
+
     @staticmethod
     def _video_of(stem: StemQuery, source: _Source) -> Path:
         if stem.video is not None:
@@ -499,13 +573,15 @@ class Separator:
         windows: Sequence[int],
         stems: Sequence[StemQuery],
         videos: Mapping[Path, VideoReader],
+        per_window: int,
+        stride: float,
     ) -> Tensor:
-        """Frames of every window and stem: ``(B, N, 3, T, IMAGE_SIZE, IMAGE_SIZE)``."""
-        per_window = self.frames_per_window
+        """Frames of every window and stem: ``(B, N, 3, T, IMAGE_SIZE, IMAGE_SIZE)``, ``T =
+        per_window`` frames ``stride`` seconds apart."""
         times = [
             source.start_seconds + min(max(t, 0.0), source.duration)
             for window in windows
-            for t in plan.frame_times(window, per_window, self.frame_stride)
+            for t in plan.frame_times(window, per_window, stride)
         ]
         raw: dict[tuple[Path, float], list[np.ndarray]] = {}
         per_stem = []
@@ -527,10 +603,16 @@ class Separator:
         plan: WindowPlan,
         windows: Sequence[int],
         stems: Sequence[StemQuery],
+        presets: Sequence[Preset],
         videos: Mapping[Path, VideoReader],
         cycles: int | None,
     ) -> Tensor:
-        """Linear-frequency mask probabilities of a batch of windows: ``(B, N, FREQ_BINS, 256)``."""
+        """Linear-frequency masks of a batch of windows, ``(B, N, FREQ_BINS, 256)``, each stem's
+        smoothing and mask mode applied.
+
+        Stems that share visual query settings share one ``visual_features`` call, stems that
+        share a cycle count one ``masks_from_features`` call.
+        """
         mono = np.stack(
             [
                 resample_span(
@@ -547,17 +629,67 @@ class Separator:
         if self.input_peak is not None:
             peaks = np.abs(mono).max(axis=1, keepdims=True)
             mono = mono * (self.input_peak / np.maximum(peaks, 1e-8))
-        frames = self._window_frames(source, plan, windows, stems, videos).to(self.device)
         autocast = (
             torch.autocast(self.device.type, dtype=torch.float16)
             if self.amp and self.device.type == "cuda"
             else contextlib.nullcontext()
         )
+        features: list[Tensor | None] = [None] * len(stems)
+        logits: list[Tensor | None] = [None] * len(stems)
         with torch.inference_mode(), autocast:
             analysis = analyse_mixture(torch.from_numpy(mono).to(self.device))
-            features = self.model.visual_features(frames)
-            logits = self.model.masks_from_features(analysis.warped_mix_mag, features, cycles)
-        probs = unwarp_from_log_freq(torch.sigmoid(logits.float()), FREQ_BINS)
-        if self.threshold is not None:
-            probs = (probs > self.threshold).float()
-        return probs
+            visual = [(p.visual.frames_per_window, p.visual.frame_stride_s) for p in presets]
+            for (per_window, stride), group in _groups(visual):
+                # stems asking the same question (video, box, offset) share one visual embedding
+                queries = _groups([self._query_key(stems[i], source) for i in group])
+                firsts = [stems[group[members[0]]] for _, members in queries]
+                frames = self._window_frames(
+                    source, plan, windows, firsts, videos, per_window, stride
+                ).to(self.device)
+                group_features = self.model.visual_features(frames)
+                for j, (_, members) in enumerate(queries):
+                    for member in members:
+                        features[group[member]] = group_features[:, j : j + 1]
+            stem_cycles = [p.mask.cycles or cycles for p in presets]
+            for group_cycles, group in _groups(stem_cycles):
+                group_logits = self.model.masks_from_features(
+                    analysis.warped_mix_mag,
+                    torch.cat(_all([features[i] for i in group]), 1),
+                    group_cycles,
+                )
+                for j, i in enumerate(group):
+                    logits[i] = group_logits[:, j : j + 1]
+        probs = unwarp_from_log_freq(torch.sigmoid(torch.cat(_all(logits), 1).float()), FREQ_BINS)
+        return torch.cat(
+            [refine_mask(probs[:, i : i + 1], p.mask, p.smoothing) for i, p in enumerate(presets)],
+            dim=1,
+        )
+
+
+def _all(tensors: Sequence[Tensor | None]) -> list[Tensor]:
+    """``tensors`` with every slot filled (a gap is a bug in the grouping above)."""
+    filled = [t for t in tensors if t is not None]
+    if len(filled) != len(tensors):
+        raise RuntimeError("internal error: a stem got no visual features / mask logits")
+    return filled
+
+
+def _groups(keys: Sequence[Any]) -> list[tuple[Any, list[int]]]:
+    """Positions of equal keys, in order of first appearance: ``[(key, [i, ...]), ...]``."""
+    groups: dict[Any, list[int]] = {}
+    for i, key in enumerate(keys):
+        groups.setdefault(key, []).append(i)
+    return list(groups.items())
+
+
+def _residual_share(
+    presets: Sequence[Preset], masked: np.ndarray, processed: Sequence[np.ndarray]
+) -> np.ndarray:
+    """What the stems take out of the residual, ``(C, n)``, by each preset's residual rule."""
+    share = np.zeros(masked.shape[1:], dtype=np.float32)
+    for preset, before, after in zip(presets, masked, processed, strict=True):
+        if preset.residual.subtract == "masked":
+            share += before
+        elif preset.residual.subtract == "processed":
+            share += after
+    return share
