@@ -286,3 +286,17 @@ def test_cli_reports_bad_input_by_name(mini_session: Path, tmp_path: Path) -> No
         ["export", "--format", "ardour", "--stems", str(empty), "--session", str(mini_session)],
     )
     assert result.exit_code != 0 and "no audio file" in result.output
+
+
+def test_editor_script_compiles_in_ardours_lua(tmp_path: Path) -> None:
+    """bridge/ardour/avpc_separate.lua is valid Lua for Ardour's interpreter (the GUI-only
+    Editor calls cannot run headless, so this is a compile check)."""
+    tools = _require_ardour()
+    script = Path(__file__).resolve().parents[1] / "bridge/ardour/avpc_separate.lua"
+    check = tmp_path / "compile.lua"
+    check.write_text(
+        f'local chunk, err = loadfile("{script}")\n'
+        'if not chunk then print("COMPILE-ERROR " .. err) else print("COMPILED") end\n'
+    )
+    run = subprocess.run([tools["lua"], str(check)], capture_output=True, text=True, timeout=60)
+    assert "COMPILED" in run.stdout, run.stdout + run.stderr
