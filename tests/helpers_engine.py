@@ -27,7 +27,16 @@ BRIDGE = Path(__file__).resolve().parent.parent / "bridge"
 if str(BRIDGE) not in sys.path:
     sys.path.insert(0, str(BRIDGE))
 
-from avpc_controller import Connection, EngineClient  # noqa: E402
+from avpc_controller import (  # noqa: E402  (re-exported for the engine tests)
+    Connection,
+    EngineClient,
+    EngineError,
+    decode,
+    make_job,
+    parse_stem,
+)
+
+__all__ = ["Connection", "EngineClient", "EngineError", "decode", "make_job", "parse_stem"]
 
 
 @register_net("engine-test-identity")

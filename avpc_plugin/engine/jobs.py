@@ -130,8 +130,8 @@ class JobQueue:
         for thread in self._threads:
             thread.start()
 
-    def submit(self, spec: JobSpec, reply: Channel) -> tuple[Job, int]:
-        """Queue a job; returns it and how many jobs are ahead of it (the running one included).
+    def submit(self, spec: JobSpec, reply: Channel) -> Job:
+        """Queue a job and send ``/avpc/accepted`` (before any other message about it).
 
         Raises:
             ProtocolError: ``queue_full`` or ``engine_shutdown``.
@@ -149,6 +149,7 @@ class JobQueue:
             ahead = len(self._waiting) + (self._running is not None)
             self._jobs[job.id] = job
             self._waiting.append(job)
+            reply.send(Address.ACCEPTED, job.id, spec.ref, ahead)
             self._lock.notify_all()
         LOG.info(
             "job %s accepted from %s: %s -> %s (%s)",
@@ -158,7 +159,7 @@ class JobQueue:
             spec.out_dir,
             ", ".join(spec.outputs),
         )
-        return job, ahead
+        return job
 
     def cancel(self, job_id: str) -> Job:
         """Cancel a queued job at once, or ask the running one to stop (it answers when it has).

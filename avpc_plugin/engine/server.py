@@ -67,14 +67,10 @@ def check_bind_host(host: str, allow_remote: bool) -> None:
 
 
 def list_preset_names() -> list[str]:
-    """Names of the stem presets the Separator knows."""
-    try:
-        from avpc_plugin.presets import list_presets  # type: ignore[import-not-found,unused-ignore]
-    except ImportError:
-        from avpc_plugin.separate.query import KNOWN_PRESETS
+    """Names of the stem presets the Separator knows (shipped and the user's)."""
+    from avpc_plugin.presets import list_presets
 
-        return list(KNOWN_PRESETS)
-    return [str(getattr(p, "name", p)) for p in list_presets()]
+    return list(list_presets())
 
 
 @dataclass(frozen=True)
@@ -334,11 +330,10 @@ class Engine:
         text: str = request.args["job"]
         try:
             spec = parse_job(text, self.config.output_root)
-            job, ahead = self.queue.submit(spec, reply)
+            self.queue.submit(spec, reply)
         except ProtocolError as err:
             err.ref = _ref_of(text)
             raise
-        reply.send(Address.ACCEPTED, job.id, spec.ref, ahead)
 
     def _cancel(self, request: Request, reply: Channel) -> None:
         self.queue.cancel(request.args["job_id"])
