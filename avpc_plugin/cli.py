@@ -7,6 +7,7 @@ import click
 from avpc_plugin import __version__
 from avpc_plugin.checkpoints.cli import models
 from avpc_plugin.data.cli import data_group
+from avpc_plugin.daw.cli import daw_group
 from avpc_plugin.separate.cli import separate_command
 
 
@@ -36,6 +37,7 @@ def nets_list() -> None:
 
 main.add_command(models, "models")
 main.add_command(data_group, "data")
+main.add_command(daw_group, "daw")
 main.add_command(separate_command, "separate")
 
 
