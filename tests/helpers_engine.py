@@ -31,12 +31,23 @@ from avpc_controller import (  # noqa: E402  (re-exported for the engine tests)
     Connection,
     EngineClient,
     EngineError,
+    JobTracker,
+    Message,
     decode,
     make_job,
     parse_stem,
 )
 
-__all__ = ["Connection", "EngineClient", "EngineError", "decode", "make_job", "parse_stem"]
+__all__ = [
+    "Connection",
+    "EngineClient",
+    "EngineError",
+    "JobTracker",
+    "Message",
+    "decode",
+    "make_job",
+    "parse_stem",
+]
 
 
 @register_net("engine-test-identity")
