@@ -8,6 +8,7 @@ from avpc_plugin import __version__
 from avpc_plugin.checkpoints.cli import models
 from avpc_plugin.data.cli import data_group
 from avpc_plugin.daw.cli import daw_group
+from avpc_plugin.engine.cli import engine_command
 from avpc_plugin.separate.cli import separate_command
 
 
@@ -38,6 +39,7 @@ def nets_list() -> None:
 main.add_command(models, "models")
 main.add_command(data_group, "data")
 main.add_command(daw_group, "daw")
+main.add_command(engine_command, "engine")
 main.add_command(separate_command, "separate")
 
 
