@@ -115,6 +115,14 @@ def new_command(name: str, parent: str, out_dir: Path | None, overwrite: bool) -
     help="Folder for the tuned preset (default: the user preset folder).",
 )
 @click.option("--as", "out_name", default=None, help="Name of the tuned preset (default: NAME).")
+@click.option(
+    "--grid",
+    "grid_specs",
+    multiple=True,
+    metavar="KNOB=V1,V2,...",
+    help="Values to try for a knob (cycles, threshold, time_ms, freq_hz); repeat per knob. "
+    "Default: the built-in grids of all four.",
+)
 @click.option("--rounds", type=click.IntRange(min=1), default=1, show_default=True)
 @click.option("--device", default=None, help="cpu, cuda, cuda:N (default: CUDA when present).")
 @click.option("--overwrite", is_flag=True, help="Replace an existing tuned preset file.")
@@ -125,14 +133,16 @@ def tune_command(
     instrument: str | None,
     out_dir: Path | None,
     out_name: str | None,
+    grid_specs: tuple[str, ...],
     rounds: int,
     device: str | None,
     overwrite: bool,
 ) -> None:
     """Tune NAME's threshold, cycles and smoothing for the best SDR on a benchmark set."""
-    from avpc_plugin.presets.tune import read_benchmark_set, tune_preset
+    from avpc_plugin.presets.tune import DEFAULT_GRIDS, read_benchmark_set, tune_preset
     from avpc_plugin.separate import Separator
 
+    grids = parse_grids(grid_specs) if grid_specs else DEFAULT_GRIDS
     try:
         start = load_preset(name)
         mixtures = read_benchmark_set(set_dir)
@@ -149,7 +159,7 @@ def tune_command(
         raise click.ClickException(f"--model {model or '(default)'}: {err}") from None
     try:
         result = tune_preset(
-            separator, start, mixtures, instrument or name, rounds=rounds, progress=click.echo
+            separator, start, mixtures, instrument or name, grids, rounds, progress=click.echo
         )
     except ValueError as err:
         raise click.ClickException(str(err)) from None
@@ -171,3 +181,28 @@ def tune_command(
         f"{name}: SDR {result.start_sdr:.2f} dB -> {result.best_sdr:.2f} dB "
         f"({len(result.tried)} candidates); wrote {written}"
     )
+
+
+def parse_grids(specs: tuple[str, ...]) -> dict[str, tuple[float, ...]]:
+    """``("threshold=0,0.2", ...)`` -> ``{"threshold": (0.0, 0.2), ...}``.
+
+    Raises:
+        click.BadParameter: an unknown knob or a value that is not a number.
+    """
+    from avpc_plugin.presets.tune import DEFAULT_GRIDS
+
+    grids: dict[str, tuple[float, ...]] = {}
+    for spec in specs:
+        knob, _, values = spec.partition("=")
+        if knob not in DEFAULT_GRIDS:
+            raise click.BadParameter(
+                f"{spec!r}: unknown knob {knob!r} (knobs: {', '.join(DEFAULT_GRIDS)})",
+                param_hint="--grid",
+            )
+        try:
+            grids[knob] = tuple(float(v) for v in values.split(","))
+        except ValueError:
+            raise click.BadParameter(
+                f"{spec!r}: expected KNOB=V1,V2,... with numbers", param_hint="--grid"
+            ) from None
+    return grids
