@@ -145,3 +145,45 @@ def bench(
         synthesize_corpus(corpus, "val", clips, seed, workers=workers)
     manifest = build_benchmark(corpus, out, {2: pairs, 3: triples}, seed=seed)
     click.echo(f"wrote {len(manifest)} mixtures to {out / 'manifest.jsonl'}")
+
+
+@data_group.command("cache")
+@click.option(
+    "--corpus",
+    type=click.Path(file_okay=False, exists=True, path_type=Path),
+    default=None,
+    help="A synthetic corpus folder (index.jsonl).",
+)
+@click.option(
+    "--music-csv",
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    default=None,
+    help="A MUSIC-layout CSV index (audio_dir,frames_dir,chunks,frames).",
+)
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    required=True,
+    help="Cache folder (meta.json, audio.f32, frames.u8); an old cache there is replaced.",
+)
+@click.option("--fps", type=click.FloatRange(min=0.1), default=8.0, show_default=True)
+@click.option(
+    "--image-size",
+    type=click.IntRange(min=16),
+    default=224,
+    show_default=True,
+    help="Model frame side; frames are stored at int(1.1 x) this for the random crop.",
+)
+def cache(
+    corpus: Path | None, music_csv: Path | None, out: Path, fps: float, image_size: int
+) -> None:
+    """Decode solo clips once into memory-mapped arrays for fast training."""
+    from avpc_plugin.data.cache import build_cache
+    from avpc_plugin.data.datasets import clips_from_corpus, clips_from_music_csv
+
+    sources = [s for s in (corpus, music_csv) if s is not None]
+    if len(sources) != 1:
+        raise click.UsageError("give exactly one of --corpus, --music-csv")
+    clips = clips_from_corpus(corpus) if corpus is not None else clips_from_music_csv(sources[0])
+    built = build_cache(clips, out, fps=fps, image_size=image_size)
+    click.echo(f"cached {len(built)} clips in {out}")

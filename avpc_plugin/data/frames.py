@@ -1,0 +1,121 @@
+"""Training frames in two steps: *staged* uint8 squares, then model-ready crops.
+
+The reference trains on frames resized to ``int(1.1 * 224) = 246`` pixels, randomly cropped to 224
+and randomly flipped, and validates on frames resized to 224. Here every decoded frame is first
+*staged*: its short side resized to ``side = staged_side(image_size)`` pixels and centre-cropped
+to a ``side x side`` square, kept as uint8. That is what the pre-decoded cache stores, and the
+uncached dataset stages frames the same way after decoding them, so both give identical items.
+:func:`crop_for_model` then makes the net-sized frames from staged frames cheaply (a crop and a
+flip, or one small resize in validation), still uint8, and :func:`normalize_frames` applies the
+ImageNet normalisation on whatever device the frames are on.
+
+Staged frames are ``uint8 (T, 3, side, side)`` RGB; net-sized frames are uint8
+``(3, T, image_size, image_size)`` (channels first, then time); normalised frames float32.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import torch
+from torch import Tensor
+
+from avpc_plugin.video.decode import IMAGE_SIZE, IMAGENET_MEAN, IMAGENET_STD
+
+CROP_MARGIN = 1.1
+"""Staged side over the training crop side (the reference's resize-to-1.1x-then-random-crop)."""
+
+
+def staged_side(image_size: int = IMAGE_SIZE) -> int:
+    """Side of the staged frames for ``image_size`` crops: ``int(1.1 * image_size)`` (246 px
+    for 224)."""
+    if image_size < 1:
+        raise ValueError(f"image_size: expected >= 1 pixel, got {image_size}")
+    return int(image_size * CROP_MARGIN)
+
+
+def stage_frames(images: np.ndarray, side: int) -> np.ndarray:
+    """Resize the short side of RGB ``images`` to ``side`` and centre-crop a square.
+
+    Args:
+        images: uint8 ``(T, H, W, 3)``.
+        side: output side in pixels.
+
+    Returns:
+        uint8 ``(T, 3, side, side)`` (channels first, so crops copy whole rows). Shrinking uses
+        area averaging (no aliasing), enlarging bicubic interpolation.
+    """
+    if images.ndim != 4 or images.shape[-1] != 3 or images.dtype != np.uint8:
+        raise ValueError(
+            f"images: expected uint8 RGB (T, H, W, 3), got {images.dtype} {images.shape}"
+        )
+    if side < 1:
+        raise ValueError(f"side: expected >= 1 pixel, got {side}")
+    height, width = images.shape[1:3]
+    scale = side / min(height, width)
+    new_h, new_w = max(side, round(height * scale)), max(side, round(width * scale))
+    top, left = (new_h - side) // 2, (new_w - side) // 2
+    out = np.empty((images.shape[0], 3, side, side), dtype=np.uint8)
+    interpolation = cv2.INTER_AREA if scale < 1 else cv2.INTER_CUBIC
+    for k, image in enumerate(images):
+        resized = image
+        if (new_h, new_w) != (height, width):
+            resized = cv2.resize(image, (new_w, new_h), interpolation=interpolation)
+        out[k] = resized[top : top + side, left : left + side].transpose(2, 0, 1)
+    return out
+
+
+def crop_for_model(
+    staged: np.ndarray, image_size: int, rng: np.random.Generator | None = None
+) -> np.ndarray:
+    """Net-sized frames from staged frames: random crop + flip with ``rng``, else resized.
+
+    Args:
+        staged: uint8 ``(T, 3, S, S)`` with ``S >= image_size``.
+        image_size: output side in pixels.
+        rng: training augmentation (crop position and a coin for a horizontal flip, the same for
+            all ``T`` frames); ``None``: the whole staged square resized to ``image_size``
+            (validation).
+
+    Returns:
+        uint8 ``(3, T, image_size, image_size)`` (channels first, then time), contiguous; see
+        :func:`normalize_frames` for the net's float input.
+    """
+    if staged.ndim != 4 or staged.shape[1] != 3 or staged.shape[2] != staged.shape[3]:
+        raise ValueError(f"staged: expected uint8 (T, 3, S, S), got shape {staged.shape}")
+    side = staged.shape[2]
+    if side < image_size:
+        raise ValueError(f"staged: side {side} is smaller than image_size {image_size}")
+    if rng is not None:
+        top, left = (int(v) for v in rng.integers(0, side - image_size + 1, size=2))
+        crop = staged[:, :, top : top + image_size, left : left + image_size]
+        if rng.random() < 0.5:
+            crop = crop[..., ::-1]
+    elif side != image_size:
+        size = (image_size, image_size)
+        crop = np.stack(
+            [cv2.resize(f.transpose(1, 2, 0), size, interpolation=cv2.INTER_AREA) for f in staged]
+        ).transpose(0, 3, 1, 2)
+    else:
+        crop = staged
+    return np.ascontiguousarray(crop.transpose(1, 0, 2, 3))
+
+
+def normalize_frames(frames: Tensor) -> Tensor:
+    """ImageNet-normalise uint8 RGB frames on their own device.
+
+    Args:
+        frames: uint8 ``(..., 3, T, H, W)`` (channels at dim -4), e.g. a batch of dataset items
+            made with ``normalize=False``, moved to the GPU first.
+
+    Returns:
+        float32 ``(..., 3, T, H, W)``: ``(x / 255 - mean) / std`` per channel.
+    """
+    if frames.dtype != torch.uint8 or frames.dim() < 4 or frames.shape[-4] != 3:
+        raise ValueError(
+            f"frames: expected uint8 (..., 3, T, H, W), got {frames.dtype} {tuple(frames.shape)}"
+        )
+    std = torch.tensor(IMAGENET_STD, device=frames.device)
+    scale = (1.0 / (255.0 * std)).view(3, 1, 1, 1)
+    bias = (-torch.tensor(IMAGENET_MEAN, device=frames.device) / std).view(3, 1, 1, 1)
+    return frames.float().mul_(scale).add_(bias)

@@ -1,0 +1,143 @@
+"""Pre-decoded cache: it gives the uncached dataset's items, skips bad clips, feeds a DataLoader."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from torch.utils.data import DataLoader
+
+from avpc_plugin.audio.io import write_audio
+from avpc_plugin.audio.stft import CLIP_SAMPLES, MODEL_RATE
+from avpc_plugin.data.cache import (
+    META_NAME,
+    CachedMixSeparateDataset,
+    ClipCache,
+    build_cache,
+    ensure_cache,
+)
+from avpc_plugin.data.datasets import MixSeparateDataset, SoloClip
+from avpc_plugin.video.encode import write_mp4
+
+FPS = 8.0
+IMAGE_SIZE = 16  # staged side int(1.1 * 16) = 17
+
+
+def _clip(folder: Path, name: str, rate: int, seconds: float, hue: int) -> SoloClip:
+    """A solo clip: a chirp-like tone at ``rate`` Hz and a 32 px video whose frame k is a
+    left-to-right ramp (so crops and flips show) with brightness k."""
+    t = np.arange(int(seconds * rate)) / rate
+    wave = 0.3 * np.sin(2 * np.pi * (150 + 40 * hue) * t * (1 + 0.05 * t))
+    write_audio(folder / f"{name}.wav", np.stack([wave, 0.5 * wave]), rate)
+    count = round(seconds * FPS)
+    ramp = np.linspace(0, 120, 32)[None, None, :, None]
+    frames = np.broadcast_to(ramp, (count, 32, 32, 3)).copy()
+    frames[..., 0] += np.arange(count)[:, None, None] * 2
+    frames[..., 1] += hue * 20
+    write_mp4(folder / f"{name}.mp4", frames.clip(0, 255).astype(np.uint8), FPS, crf=0)
+    return SoloClip(
+        f"inst{hue}", folder / f"{name}.wav", folder / f"{name}.mp4", seconds, FPS, name
+    )
+
+
+@pytest.fixture(scope="module")
+def clips(tmp_path_factory: pytest.TempPathFactory) -> list[SoloClip]:
+    folder = tmp_path_factory.mktemp("clips")
+    return [
+        _clip(folder, "a", MODEL_RATE, 7.0, 0),
+        _clip(folder, "b", 22050, 6.5, 1),  # resampled to the model rate
+        _clip(folder, "c", MODEL_RATE, 4.0, 2),  # shorter than the window: zero-padded
+    ]
+
+
+def _assert_same_item(a: dict, b: dict) -> None:
+    assert a["instruments"] == b["instruments"]
+    assert torch.equal(a["frames"], b["frames"])
+    assert torch.equal(a["gains"], b["gains"])
+    torch.testing.assert_close(a["audios"], b["audios"], atol=1e-6, rtol=0)
+    torch.testing.assert_close(a["mix"], b["mix"], atol=1e-6, rtol=0)
+
+
+def test_cached_items_equal_uncached_items(clips: list[SoloClip], tmp_path: Path) -> None:
+    cache = build_cache(clips, tmp_path / "cache", FPS, IMAGE_SIZE, progress=False)
+    assert cache.frame_side == 17 and len(cache) == 3
+    assert cache.frames(0).shape == (56, 3, 17, 17) and cache.frames(2).shape == (32, 3, 17, 17)
+    assert cache.audio(1).shape == (71663,)  # ceil(6.5 s * 11025 Hz)
+    for n_sources in (2, 3):
+        val = MixSeparateDataset(clips, n_sources, train=False, seed=4, image_size=IMAGE_SIZE)
+        cached = CachedMixSeparateDataset(cache, n_sources, train=False, seed=4)
+        assert len(cached) == len(val) == 3
+        for index in range(3):
+            _assert_same_item(val[index], cached[index])
+    # Training items share the random draws too (same torch seed -> same windows, crops, flips).
+    train = MixSeparateDataset(clips, 2, train=True, image_size=IMAGE_SIZE)
+    cached_train = CachedMixSeparateDataset(tmp_path / "cache", 2, train=True)
+    for seed in (1, 2):
+        torch.manual_seed(seed)
+        a = train[1]
+        torch.manual_seed(seed)
+        _assert_same_item(a, cached_train[1])
+    item = cached_train[0]
+    assert item["frames"].shape == (2, 3, 3, IMAGE_SIZE, IMAGE_SIZE)
+    assert item["audios"].shape == (2, CLIP_SAMPLES)
+    assert torch.allclose(item["mix"], item["audios"].mean(0), atol=1e-7)
+
+
+def test_val_frames_follow_the_window_centre_on_the_frame_grid(
+    clips: list[SoloClip], tmp_path: Path
+) -> None:
+    cache = build_cache(clips[:2], tmp_path / "cache", FPS, IMAGE_SIZE, progress=False)
+    item = CachedMixSeparateDataset(cache, 2, train=False, stride_frames=8)[0]
+    # Clip a: 7 s, centred 5.944 s window -> centre 3.5 s = frame 28; frames 20, 28, 36 with red
+    # level 2k above the ramp (ImageNet-normalised red channel, mean over the row).
+    red = item["frames"][0, 0].mean(dim=(1, 2)) * 0.229 * 255 + 0.485 * 255
+    ramp_mean = 60.0
+    assert torch.allclose(red - ramp_mean, torch.tensor([40.0, 56.0, 72.0]), atol=3.0)
+
+
+def test_unreadable_clips_are_skipped_and_counted(clips: list[SoloClip], tmp_path: Path) -> None:
+    broken_video = tmp_path / "broken.mp4"
+    broken_video.write_bytes(b"\x00\x00\x00\x18ftypmp42 not a real movie")
+    bad = [
+        SoloClip("x", clips[0].audio, broken_video, 7.0, FPS, "broken-video"),
+        SoloClip("y", tmp_path / "missing.wav", clips[0].video, 7.0, FPS, "missing-audio"),
+    ]
+    with pytest.warns(UserWarning) as caught:
+        cache = build_cache([*clips[:2], *bad], tmp_path / "cache", FPS, IMAGE_SIZE, False)
+    messages = [str(w.message) for w in caught]
+    assert any("broken.mp4" in m for m in messages)
+    assert any("missing.wav" in m for m in messages)
+    assert any("skipped 2 of 4 clips" in m for m in messages)
+    assert [c.recording for c in cache.clips] == ["a", "b"]
+    # The kept clips' data is intact after the rewinds.
+    assert cache.frames(1).shape[0] == 52 and cache.audio(1).shape == (
+        71663,
+    )  # ceil(6.5 s * 11025 Hz)
+
+
+def test_ensure_cache_reuses_a_matching_cache_and_rebuilds_otherwise(
+    clips: list[SoloClip], tmp_path: Path
+) -> None:
+    folder = tmp_path / "cache"
+    ensure_cache(clips[:2], folder, FPS, IMAGE_SIZE, progress=False)
+    meta = json.loads((folder / META_NAME).read_text())
+    (folder / META_NAME).write_text(json.dumps({**meta, "note": "untouched"}))
+    ensure_cache(clips[:2], folder, FPS, IMAGE_SIZE, progress=False)
+    assert json.loads((folder / META_NAME).read_text()).get("note") == "untouched"
+    rebuilt = ensure_cache(clips, folder, FPS, IMAGE_SIZE, progress=False)  # a new clip
+    assert len(rebuilt) == 3 and "note" not in json.loads((folder / META_NAME).read_text())
+    with pytest.raises(FileNotFoundError, match=r"no meta\.json"):
+        ClipCache(tmp_path / "nothing")
+
+
+def test_dataloader_workers_read_the_cache(clips: list[SoloClip], tmp_path: Path) -> None:
+    cache = build_cache(clips, tmp_path / "cache", FPS, IMAGE_SIZE, progress=False)
+    dataset = CachedMixSeparateDataset(cache, 2, train=True, length=8)
+    loader = DataLoader(dataset, batch_size=4, num_workers=2)
+    batches = list(loader)
+    assert len(batches) == 2
+    assert batches[0]["frames"].shape == (4, 2, 3, 3, IMAGE_SIZE, IMAGE_SIZE)
+    assert batches[0]["mix"].shape == (4, CLIP_SAMPLES)
