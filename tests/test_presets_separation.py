@@ -125,7 +125,7 @@ def test_highpass_post_chain_removes_low_frequency_energy(video: Path) -> None:
 
 
 def test_post_chain_state_carries_across_blocks(video: Path) -> None:
-    audio = noise(3.0) * np.linspace(0.1, 3.0, int(RATE * 3.0), dtype=np.float32)
+    audio = noise(3.0, channels=2) * np.linspace(0.1, 3.0, int(RATE * 3.0), dtype=np.float32)
     chain = (
         EffectSpec("Compressor", params=(("threshold_db", -30.0), ("ratio", 4.0))),
         EffectSpec("Gain", params=(("gain_db", 6.0),)),

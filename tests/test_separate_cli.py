@@ -192,3 +192,22 @@ def test_shards_split_the_inputs(setup: dict[str, Path], tmp_path: Path) -> None
     )
     assert result.exit_code == 0, result.output
     assert sorted(p.parent.name for p in out.rglob("*.wav")) == ["b"]
+
+
+def test_a_named_preset_shapes_its_stem(
+    setup: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AVPC_PRESETS_PATH", str(tmp_path / "no-presets"))
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))  # only the shipped presets
+    args = [setup["wav"], "--video", setup["video"], "--stem", "low=tuba", "--stem", "plain"]
+    result = run(*args, "-o", tmp_path, "--model", setup["model"], "--bit-depth", "32f")
+    assert result.exit_code == 0, result.output
+    plain, rate = read_audio(tmp_path / "mix" / "plain.wav")
+    low, _ = read_audio(tmp_path / "mix" / "low.wav")
+    spectrum = np.abs(np.fft.rfft(low, axis=1)) ** 2
+    reference = np.abs(np.fft.rfft(plain, axis=1)) ** 2
+    hz = np.fft.rfftfreq(low.shape[1], 1 / rate)
+    above = hz > 7000  # the tuba preset cuts at 6 kHz and zeroes bins above the model band
+    assert spectrum[:, above].sum() < 1e-4 * reference[:, above].sum()
+    middle = (hz > 200) & (hz < 2000)
+    assert spectrum[:, middle].sum() > 0.1 * reference[:, middle].sum()

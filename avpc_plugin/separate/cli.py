@@ -91,8 +91,9 @@ def expand_inputs(inputs: Sequence[Path]) -> list[Path]:
     multiple=True,
     required=True,
     metavar="NAME[=PRESET][@x,y,w,h][+OFFSET]",
-    help="A stem to extract; repeat for several. Box in fractions of the frame; offset in "
-    "seconds (video time = audio time + offset).",
+    help="A stem to extract; repeat for several. PRESET: a stem preset (`avpc presets list`; "
+    "default: plain model output); box in fractions of the frame; offset in seconds (video "
+    "time = audio time + offset).",
 )
 @click.option(
     "-o", "--out", "out_dir", type=click.Path(path_type=Path), required=True, help="Output folder."
