@@ -187,3 +187,82 @@ def cache(
     clips = clips_from_corpus(corpus) if corpus is not None else clips_from_music_csv(sources[0])
     built = build_cache(clips, out, fps=fps, image_size=image_size)
     click.echo(f"cached {len(built)} clips in {out}")
+
+
+@data_group.command("scene")
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    required=True,
+    help="Scene folder: scene.mp4, mix.wav, solo_<k>.wav, scene.json.",
+)
+@click.option(
+    "--performers",
+    type=click.IntRange(2, 4),
+    default=2,
+    show_default=True,
+    help="Number of performers (distinct instruments drawn from the seed) without --instrument.",
+)
+@click.option(
+    "--instrument",
+    "instruments",
+    multiple=True,
+    help="Instrument of each performer, left to right (repeat the option 2-4 times).",
+)
+@click.option("--duration", type=click.FloatRange(min=0.5), default=20.0, show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--sample-rate", type=click.IntRange(min=8000), default=44100, show_default=True)
+@click.option("--stereo/--mono", default=True, show_default=True)
+@click.option(
+    "--split",
+    type=click.Choice(["train", "val"]),
+    default="val",
+    show_default=True,
+    help="Whose soundfonts and pictures to use.",
+)
+@click.option("--panel-size", type=click.IntRange(min=32), default=320, show_default=True)
+@click.option("--fps", type=click.FloatRange(min=1.0), default=25.0, show_default=True)
+def scene(
+    out: Path,
+    performers: int,
+    instruments: tuple[str, ...],
+    duration: float,
+    seed: int,
+    sample_rate: int,
+    stereo: bool,
+    split: str,
+    panel_size: int,
+    fps: float,
+) -> None:
+    """Render 2-4 performers side by side with their mix, solos and boxes."""
+    import numpy as np
+
+    from avpc_plugin.data.instruments import INSTRUMENT_NAMES
+    from avpc_plugin.data.render import Split
+    from avpc_plugin.data.scene import synth_scene
+
+    if instruments and not 2 <= len(instruments) <= 4:
+        raise click.BadParameter(
+            f"give 2 to 4 instruments, got {len(instruments)}", param_hint="--instrument"
+        )
+    unknown = [name for name in instruments if name not in INSTRUMENT_NAMES]
+    if unknown:
+        raise click.BadParameter(
+            f"unknown {', '.join(unknown)}; expected one of {', '.join(INSTRUMENT_NAMES)}",
+            param_hint="--instrument",
+        )
+    if not instruments:
+        rng = np.random.default_rng(seed)
+        instruments = tuple(rng.choice(INSTRUMENT_NAMES, size=performers, replace=False))
+    record = synth_scene(
+        out,
+        [str(name) for name in instruments],
+        duration,
+        seed,
+        sample_rate=sample_rate,
+        stereo=stereo,
+        split=cast(Split, split),
+        panel_size=panel_size,
+        fps=fps,
+    )
+    click.echo(f"wrote a {duration:g} s scene of {', '.join(record.instruments)} to {out}")

@@ -25,9 +25,14 @@ from typing import Any
 import numpy as np
 
 from avpc_plugin.data.instruments import INSTRUMENT_NAMES, get_instrument
-from avpc_plugin.data.melodies import generate_performance
+from avpc_plugin.data.melodies import Performance, generate_performance
 from avpc_plugin.data.motion import Camera, frame_envelopes, performer_motion, render_frames
-from avpc_plugin.data.pictures import load_picture, picture_sources, random_background
+from avpc_plugin.data.pictures import (
+    PictureSource,
+    load_picture,
+    picture_sources,
+    random_background,
+)
 from avpc_plugin.data.render import RoomSettings, SoundfontRenderer, Split, find_soundfonts
 
 INDEX_NAME = "index.jsonl"
@@ -93,14 +98,31 @@ class ClipRecord:
     index: int
 
 
-def synth_clip(out: Path, split: Split, index: int, seed: int, config: SynthConfig) -> ClipRecord:
-    """Make clip ``index`` of ``split`` into ``out`` (which must have ``audio/`` and ``video/``)."""
-    from pedalboard.io import AudioFile
+@dataclass(frozen=True)
+class SoloPerformance:
+    """One rendered performer: what it sounds like, what it looks like, what it was made from."""
 
-    from avpc_plugin.video.encode import write_mp4
+    audio: np.ndarray
+    """float32 ``(channels, duration * sample_rate)``, peak in ``[0.3, 0.9]``."""
+    frames: np.ndarray
+    """RGB uint8 ``(n_frames, size, size, 3)``, moving with the audio."""
+    soundfont: Path
+    picture: PictureSource
+    performance: Performance
 
-    rng = np.random.default_rng([seed, index])
-    instrument = get_instrument(INSTRUMENT_NAMES[index % len(INSTRUMENT_NAMES)])
+
+def perform_solo(
+    instrument_name: str, split: Split, rng: np.random.Generator, config: SynthConfig
+) -> SoloPerformance:
+    """Render one performer of ``instrument_name`` with the ``split``'s sounds and pictures.
+
+    Every random choice (soundfont, picture, melody, room, level, motion, backdrop, camera) is
+    drawn from ``rng`` in a fixed order, so the same generator state gives the same performer.
+
+    Raises:
+        RuntimeError: the soundfont rendered silence.
+    """
+    instrument = get_instrument(instrument_name)
     soundfonts = sorted(find_soundfonts(split), key=lambda p: p.name)
     soundfont = soundfonts[int(rng.integers(len(soundfonts)))]
     pictures = picture_sources(split, instrument.name)
@@ -114,7 +136,7 @@ def synth_clip(out: Path, split: Split, index: int, seed: int, config: SynthConf
     )
     peak = float(np.abs(audio).max())
     if peak <= 0:
-        raise RuntimeError(f"clip {index}: {soundfont.name} rendered silence for {instrument.name}")
+        raise RuntimeError(f"{soundfont.name} rendered silence for {instrument.name}")
     audio *= float(rng.uniform(0.3, 0.9)) / peak
 
     loudness, onsets = frame_envelopes(audio, config.sample_rate, config.fps, config.n_frames)
@@ -123,6 +145,23 @@ def synth_clip(out: Path, split: Split, index: int, seed: int, config: SynthConf
     frames = render_frames(
         load_picture(picture, config.size), background, motion, Camera.random(rng), rng
     )
+    return SoloPerformance(audio, frames, soundfont, picture, performance)
+
+
+def synth_clip(out: Path, split: Split, index: int, seed: int, config: SynthConfig) -> ClipRecord:
+    """Make clip ``index`` of ``split`` into ``out`` (which must have ``audio/`` and ``video/``)."""
+    from pedalboard.io import AudioFile
+
+    from avpc_plugin.video.encode import write_mp4
+
+    rng = np.random.default_rng([seed, index])
+    instrument = get_instrument(INSTRUMENT_NAMES[index % len(INSTRUMENT_NAMES)])
+    try:
+        solo = perform_solo(instrument.name, split, rng, config)
+    except RuntimeError as error:
+        raise RuntimeError(f"clip {index}: {error}") from None
+    audio, frames, performance = solo.audio, solo.frames, solo.performance
+    soundfont, picture = solo.soundfont, solo.picture
 
     clip_id = f"{split}_{index:06d}"
     audio_rel, video_rel = f"audio/{clip_id}.wav", f"video/{clip_id}.mp4"
