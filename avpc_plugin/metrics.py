@@ -13,7 +13,8 @@ def bss_eval(reference: np.ndarray, estimate: np.ndarray) -> dict[str, np.ndarra
     Args:
         reference: ``(N, L)`` true sources (each must not be all zeros).
         estimate: ``(N, L)`` estimates, in the same order (no permutation search); an all-zero
-            estimate scores ``-inf`` on every ratio.
+            estimate scores ``-inf`` on every ratio and is left out of the others' decomposition
+            (``mir_eval`` cannot decompose onto a silent estimate).
 
     Returns:
         ``{"sdr", "sir", "sar"}``: ``(N,)`` float64 arrays in dB (``sir`` is ``inf`` when N = 1).
@@ -44,3 +45,56 @@ def bss_eval(reference: np.ndarray, estimate: np.ndarray) -> dict[str, np.ndarra
         for key, values in zip(("sdr", "sir", "sar"), (sdr, sir, sar), strict=True):
             scores[key][audible] = values
     return scores
+
+
+METRIC_NAMES = ("sdr", "sir", "sar", "nsdr")
+"""The scores :func:`separation_scores` reports per source."""
+
+
+def separation_scores(
+    reference: np.ndarray, estimate: np.ndarray, mixture: np.ndarray
+) -> dict[str, np.ndarray]:
+    """BSS Eval of one separated mixture plus the mixture baseline, source by source.
+
+    ``nsdr`` is the SDR gain over using the mixture itself as every source's estimate
+    (``SDR(estimate) - SDR(mixture)``, both by :func:`bss_eval` over all ``N`` sources, as the
+    reference's ``sdr_mix`` is computed).
+
+    Args:
+        reference: ``(N, L)`` true sources.
+        estimate: ``(N, L)`` separated sources, same order.
+        mixture: ``(L,)`` the mixture the sources were separated from.
+
+    Returns:
+        ``{"sdr", "sir", "sar", "nsdr", "sdr_mix"}``: ``(N,)`` float64 arrays in dB.
+
+    Raises:
+        ValueError: as :func:`bss_eval`, or a mixture that is not ``(L,)``.
+    """
+    reference = np.asarray(reference, dtype=np.float64)
+    mixture = np.asarray(mixture, dtype=np.float64)
+    if mixture.ndim != 1 or reference.ndim != 2 or mixture.shape[0] != reference.shape[-1]:
+        raise ValueError(
+            f"mixture: expected (L,) with L = {reference.shape[-1:]} of the reference, got "
+            f"{mixture.shape}"
+        )
+    scores = bss_eval(reference, estimate)
+    sdr_mix = bss_eval(reference, np.broadcast_to(mixture, reference.shape))["sdr"]
+    return {**scores, "nsdr": scores["sdr"] - sdr_mix, "sdr_mix": sdr_mix}
+
+
+def summarize(values: np.ndarray | list[float]) -> dict[str, float]:
+    """Mean and median of the finite values in dB (``-inf`` of silent estimates left out).
+
+    Returns:
+        ``{"mean", "median", "count"}``; mean and median are NaN when no value is finite.
+    """
+    array = np.asarray(values, dtype=np.float64).ravel()
+    finite = array[np.isfinite(array)]
+    if finite.size == 0:
+        return {"mean": float("nan"), "median": float("nan"), "count": 0}
+    return {
+        "mean": float(finite.mean()),
+        "median": float(np.median(finite)),
+        "count": int(finite.size),
+    }

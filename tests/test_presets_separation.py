@@ -227,9 +227,11 @@ def test_frames_per_window_follows_each_stem(video: Path) -> None:
     stems = [
         StemQuery("three", video, preset="default"),
         StemQuery("five", video, preset=Preset(visual=VisualSettings(5, 1.0))),
+        StemQuery("three_again", video, preset=Preset(mask=MaskSettings(threshold=0.5))),
     ]
     Separator(model, device="cpu").separate(noise(0.5), RATE, stems)
-    assert sorted(frames.shape[3] for frames in model.frames) == [3, 5]
+    # (B, N, 3, T, H, W): one call per setting; the same video question is embedded once
+    assert sorted((frames.shape[1], frames.shape[3]) for frames in model.frames) == [(1, 3), (1, 5)]
 
 
 def test_bad_preset_fails_before_any_work(

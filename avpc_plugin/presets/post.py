@@ -23,8 +23,19 @@ PLUGIN_SUFFIXES = (".vst3", ".component")
 """Plug-in files ``pedalboard.load_plugin`` opens (VST3 everywhere, Audio Units on macOS)."""
 
 _NOT_EFFECTS = frozenset(
-    {"Plugin", "PluginContainer", "Pedalboard", "Chain", "Mix", "ExternalPlugin", "VST3Plugin"}
+    {
+        "Plugin",
+        "PluginContainer",
+        "Pedalboard",
+        "Chain",
+        "Mix",
+        "ExternalPlugin",
+        "VST3Plugin",
+        "AudioUnitPlugin",
+    }
 )
+"""pedalboard Plugin subclasses that are containers or plug-in hosts (``plugin = ...`` covers
+those), not effects one names in a chain."""
 
 
 @functools.cache
@@ -38,7 +49,6 @@ def effect_classes() -> dict[str, type]:
             and issubclass(cls, pedalboard.Plugin)
             and not name.startswith("_")
             and name not in _NOT_EFFECTS
-            and "Plugin" not in name
         ):
             found[name] = cls
     return dict(sorted(found.items()))

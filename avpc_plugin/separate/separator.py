@@ -322,10 +322,9 @@ class Separator:
         Raises:
             PresetError: a stem's preset is unknown or invalid (before any work).
         """
-        self._output_names(stems, residual)
+        names = self._output_names(stems, residual)
         presets = self.stem_presets(stems)
         with self._open_source(audio, sample_rate, start, end) as source:
-            names = self._output_names(stems, residual)
             out = {name: np.empty((source.channels, source.length), np.float32) for name in names}
             windows_done = 0
             for block_start, blocks, windows in self._stream(
@@ -597,6 +596,29 @@ class Separator:
         # (B, T, 3, H, W) per stem -> (B, N, 3, T, H, W)
         return torch.stack(per_stem, dim=1).permute(0, 1, 3, 2, 4, 5)
 
+    def _stem_features(
+        self,
+        source: _Source,
+        plan: WindowPlan,
+        windows: Sequence[int],
+        stems: Sequence[StemQuery],
+        presets: Sequence[Preset],
+        videos: Mapping[Path, VideoReader],
+    ) -> dict[int, Tensor]:
+        """Visual features of every stem (index -> ``(B, 1, ...)``), one ``visual_features`` call
+        per frames-per-window / stride setting; stems asking the same visual question (video,
+        box, offset, setting) share one embedding."""
+        features: dict[int, Tensor] = {}
+        visual = [(p.visual.frames_per_window, p.visual.frame_stride_s) for p in presets]
+        for (per_window, stride), group in _groups(visual):
+            queries = _groups([self._query_key(stems[i], source) for i in group])
+            firsts = [stems[group[members[0]]] for _, members in queries]
+            frames = self._window_frames(source, plan, windows, firsts, videos, per_window, stride)
+            embedded = self.model.visual_features(frames.to(self.device))
+            for j, (_, members) in enumerate(queries):
+                features.update({group[m]: embedded[:, j : j + 1] for m in members})
+        return features
+
     def _window_masks(
         self,
         source: _Source,
@@ -634,44 +656,23 @@ class Separator:
             if self.amp and self.device.type == "cuda"
             else contextlib.nullcontext()
         )
-        features: list[Tensor | None] = [None] * len(stems)
-        logits: list[Tensor | None] = [None] * len(stems)
+        logits: dict[int, Tensor] = {}
         with torch.inference_mode(), autocast:
             analysis = analyse_mixture(torch.from_numpy(mono).to(self.device))
-            visual = [(p.visual.frames_per_window, p.visual.frame_stride_s) for p in presets]
-            for (per_window, stride), group in _groups(visual):
-                # stems asking the same question (video, box, offset) share one visual embedding
-                queries = _groups([self._query_key(stems[i], source) for i in group])
-                firsts = [stems[group[members[0]]] for _, members in queries]
-                frames = self._window_frames(
-                    source, plan, windows, firsts, videos, per_window, stride
-                ).to(self.device)
-                group_features = self.model.visual_features(frames)
-                for j, (_, members) in enumerate(queries):
-                    for member in members:
-                        features[group[member]] = group_features[:, j : j + 1]
+            features = self._stem_features(source, plan, windows, stems, presets, videos)
             stem_cycles = [p.mask.cycles or cycles for p in presets]
             for group_cycles, group in _groups(stem_cycles):
+                group_features = torch.cat([features[i] for i in group], 1)
                 group_logits = self.model.masks_from_features(
-                    analysis.warped_mix_mag,
-                    torch.cat(_all([features[i] for i in group]), 1),
-                    group_cycles,
+                    analysis.warped_mix_mag, group_features, group_cycles
                 )
-                for j, i in enumerate(group):
-                    logits[i] = group_logits[:, j : j + 1]
-        probs = unwarp_from_log_freq(torch.sigmoid(torch.cat(_all(logits), 1).float()), FREQ_BINS)
+                logits.update({i: group_logits[:, j : j + 1] for j, i in enumerate(group)})
+        ordered = torch.cat([logits[i] for i in range(len(stems))], 1)
+        probs = unwarp_from_log_freq(torch.sigmoid(ordered.float()), FREQ_BINS)
         return torch.cat(
             [refine_mask(probs[:, i : i + 1], p.mask, p.smoothing) for i, p in enumerate(presets)],
             dim=1,
         )
-
-
-def _all(tensors: Sequence[Tensor | None]) -> list[Tensor]:
-    """``tensors`` with every slot filled (a gap is a bug in the grouping above)."""
-    filled = [t for t in tensors if t is not None]
-    if len(filled) != len(tensors):
-        raise RuntimeError("internal error: a stem got no visual features / mask logits")
-    return filled
 
 
 def _groups(keys: Sequence[Any]) -> list[tuple[Any, list[int]]]:
