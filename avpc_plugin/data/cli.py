@@ -161,6 +161,18 @@ def bench(
     help="A MUSIC-layout CSV index (audio_dir,frames_dir,chunks,frames).",
 )
 @click.option(
+    "--videos",
+    type=click.Path(file_okay=False, exists=True, path_type=Path),
+    default=None,
+    help="A folder of solo videos (mp4/mov/mkv), in folders named after their instrument.",
+)
+@click.option(
+    "--index",
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    default=None,
+    help="With --videos: a CSV (path,instrument) / JSON / JSONL index naming the instruments.",
+)
+@click.option(
     "--out",
     type=click.Path(file_okay=False, path_type=Path),
     required=True,
@@ -175,16 +187,30 @@ def bench(
     help="Model frame side; frames are stored at int(1.1 x) this for the random crop.",
 )
 def cache(
-    corpus: Path | None, music_csv: Path | None, out: Path, fps: float, image_size: int
+    corpus: Path | None,
+    music_csv: Path | None,
+    videos: Path | None,
+    index: Path | None,
+    out: Path,
+    fps: float,
+    image_size: int,
 ) -> None:
     """Decode solo clips once into memory-mapped arrays for fast training."""
     from avpc_plugin.data.cache import build_cache
     from avpc_plugin.data.datasets import clips_from_corpus, clips_from_music_csv
+    from avpc_plugin.data.folder import clips_from_video_folder
 
-    sources = [s for s in (corpus, music_csv) if s is not None]
-    if len(sources) != 1:
-        raise click.UsageError("give exactly one of --corpus, --music-csv")
-    clips = clips_from_corpus(corpus) if corpus is not None else clips_from_music_csv(sources[0])
+    if sum(s is not None for s in (corpus, music_csv, videos)) != 1:
+        raise click.UsageError("give exactly one of --corpus, --music-csv, --videos")
+    if index is not None and videos is None:
+        raise click.UsageError("--index goes with --videos")
+    if corpus is not None:
+        clips = clips_from_corpus(corpus)
+    elif music_csv is not None:
+        clips = clips_from_music_csv(music_csv)
+    else:
+        assert videos is not None
+        clips = clips_from_video_folder(videos, index)
     built = build_cache(clips, out, fps=fps, image_size=image_size)
     click.echo(f"cached {len(built)} clips in {out}")
 
