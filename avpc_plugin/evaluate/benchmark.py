@@ -1,0 +1,219 @@
+"""Scoring a model on a benchmark set (``manifest.jsonl``, see ``avpc data bench``).
+
+Every mixture is separated by the :class:`~avpc_plugin.separate.Separator`, the one inference
+path, with one stem per source queried by that source's video (and box). Scores are BSS Eval v3
+(:func:`~avpc_plugin.metrics.separation_scores`) on the model-rate (11025 Hz) clips, as in the
+paper's protocol. Next to the model, three reference rows are scored on the same clips:
+
+* ``mixture``: the mixture itself as every source's estimate (NSDR 0 by definition);
+* ``ideal_binary_mask``: every bin of the model's STFT to the loudest source;
+* ``ideal_ratio_mask``: each source's share of the summed magnitudes (the usual ceiling).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from avpc_plugin.audio.io import read_audio, resample
+from avpc_plugin.audio.masks import apply_mask, ideal_binary_mask, ideal_ratio_mask
+from avpc_plugin.audio.stft import MODEL_RATE, istft, stft
+from avpc_plugin.data.bench import MANIFEST_NAME
+from avpc_plugin.metrics import METRIC_NAMES, separation_scores, summarize
+
+SYSTEMS_REFERENCE = ("mixture", "ideal_binary_mask", "ideal_ratio_mask")
+MODEL_ROW = "model"
+
+
+class BenchmarkError(ValueError):
+    """A benchmark folder or manifest line that cannot be used (the message names it)."""
+
+
+@dataclass(frozen=True)
+class BenchmarkSource:
+    instrument: str
+    audio: Path
+    video: Path
+    box: tuple[float, float, float, float] | None = None
+
+
+@dataclass(frozen=True)
+class BenchmarkMixture:
+    """One manifest line, paths resolved against the benchmark folder."""
+
+    id: str
+    mix: Path
+    sources: list[BenchmarkSource]
+
+
+@dataclass
+class EvaluationResult:
+    """Per-source scores of every system and their summaries.
+
+    Attributes:
+        rows: one dict per (mixture, source, system): ``id``, ``instrument``, ``system`` and the
+            scores ``sdr``, ``sir``, ``sar``, ``nsdr`` (dB).
+        summary: ``{system: {"overall" | instrument: {metric: {"mean", "median", "count"}}}}``.
+        info: what was evaluated (set, model, options).
+    """
+
+    rows: list[dict[str, Any]] = field(default_factory=list)
+    summary: dict[str, dict[str, dict[str, dict[str, float]]]] = field(default_factory=dict)
+    info: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"info": self.info, "summary": self.summary, "rows": self.rows}
+
+
+def read_manifest(folder: str | Path) -> list[BenchmarkMixture]:
+    """The mixtures of a benchmark folder.
+
+    Raises:
+        BenchmarkError: no manifest, a line that is not a mixture, or a missing file (the
+            message names the file and line).
+    """
+    root = Path(folder)
+    manifest = root / MANIFEST_NAME
+    if not manifest.is_file():
+        raise BenchmarkError(f"--set: {root} has no {MANIFEST_NAME} (not a benchmark folder)")
+    mixtures = []
+    with open(manifest, encoding="utf-8") as handle:
+        for number, line in enumerate(handle, start=1):
+            if not line.strip():
+                continue
+            where = f"{manifest}:{number}"
+            try:
+                entry = json.loads(line)
+                sources = [
+                    BenchmarkSource(
+                        str(s["instrument"]), root / s["audio"], root / s["video"],
+                        tuple(s["box"]) if s.get("box") is not None else None,
+                    )
+                    for s in entry["sources"]
+                ]  # fmt: skip
+                mixture = BenchmarkMixture(str(entry["id"]), root / entry["mix"], sources)
+            except (json.JSONDecodeError, KeyError, TypeError) as err:
+                raise BenchmarkError(f"{where}: not a benchmark mixture ({err!r})") from None
+            for path in (mixture.mix, *(p for s in sources for p in (s.audio, s.video))):
+                if not path.is_file():
+                    raise BenchmarkError(f"{where}: missing file {path}")
+            if len(sources) < 1:
+                raise BenchmarkError(f"{where}: a mixture needs at least one source")
+            mixtures.append(mixture)
+    if not mixtures:
+        raise BenchmarkError(f"{manifest}: no mixtures")
+    return mixtures
+
+
+def read_model_rate(path: Path) -> np.ndarray:
+    """A file's channel mean at the model rate, float64 ``(L,)``."""
+    audio, rate = read_audio(path)
+    mono = audio.mean(axis=0)
+    if rate != MODEL_RATE:
+        mono = resample(mono[None], rate, MODEL_RATE)[0]
+    return np.asarray(mono, dtype=np.float64)
+
+
+def oracle_estimates(references: np.ndarray, mixture: np.ndarray) -> dict[str, np.ndarray]:
+    """Ideal binary / ratio mask estimates at the model's STFT.
+
+    Args:
+        references: ``(N, L)`` true sources at the model rate.
+        mixture: ``(L,)`` their mixture.
+
+    Returns:
+        ``{"ideal_binary_mask", "ideal_ratio_mask"}``: ``(N, L)`` estimates.
+    """
+    mix_spec = stft(torch.from_numpy(mixture))
+    source_mags = stft(torch.from_numpy(references)).abs()[None]  # (1, N, F, T)
+    estimates = {}
+    for name, oracle in (
+        ("ideal_binary_mask", ideal_binary_mask),
+        ("ideal_ratio_mask", ideal_ratio_mask),
+    ):
+        masked = apply_mask(mix_spec[None, None], oracle(source_mags))
+        estimates[name] = istft(masked, mixture.shape[-1])[0].numpy()
+    return estimates
+
+
+def evaluate_benchmark(
+    mixtures: list[BenchmarkMixture],
+    separate: Callable[[BenchmarkMixture, np.ndarray], np.ndarray],
+    progress: Callable[[int, int], None] | None = None,
+) -> EvaluationResult:
+    """Score ``separate`` and the reference rows on every mixture.
+
+    Args:
+        mixtures: from :func:`read_manifest`.
+        separate: ``(mixture, mix (L,) at the model rate) -> (N, L)`` estimates, sources in
+            manifest order (e.g. :func:`separator_function`).
+        progress: called with ``(done, total)`` after each mixture.
+
+    Returns:
+        :class:`EvaluationResult` with rows for ``"model"`` and the reference systems.
+    """
+    result = EvaluationResult()
+    for done, mixture in enumerate(mixtures, start=1):
+        mix = read_model_rate(mixture.mix)
+        references = [read_model_rate(s.audio) for s in mixture.sources]
+        length = min(len(mix), *(len(r) for r in references))
+        mix, reference = mix[:length], np.stack([r[:length] for r in references])
+        estimates = {
+            MODEL_ROW: np.asarray(separate(mixture, mix), dtype=np.float64)[:, :length],
+            "mixture": np.broadcast_to(mix, reference.shape),
+            **oracle_estimates(reference, mix),
+        }
+        for system, estimate in estimates.items():
+            scores = separation_scores(reference, estimate, mix)
+            for k, source in enumerate(mixture.sources):
+                row = {"id": mixture.id, "instrument": source.instrument, "system": system}
+                result.rows.append({**row, **{m: float(scores[m][k]) for m in METRIC_NAMES}})
+        if progress is not None:
+            progress(done, len(mixtures))
+    result.summary = summarize_rows(result.rows)
+    return result
+
+
+def summarize_rows(rows: list[dict[str, Any]]) -> dict[str, dict[str, dict[str, dict[str, float]]]]:
+    """Mean / median of every metric per system, overall and per instrument."""
+    summary: dict[str, dict[str, dict[str, dict[str, float]]]] = {}
+    systems = [MODEL_ROW, *SYSTEMS_REFERENCE]
+    instruments = sorted({r["instrument"] for r in rows})
+    for system in systems:
+        mine = [r for r in rows if r["system"] == system]
+        if not mine:
+            continue
+        groups = {
+            "overall": mine,
+            **{i: [r for r in mine if r["instrument"] == i] for i in instruments},
+        }
+        summary[system] = {
+            group: {m: summarize([r[m] for r in members]) for m in METRIC_NAMES}
+            for group, members in groups.items()
+            if members
+        }
+    return summary
+
+
+def separator_function(
+    separator: Any, cycles: int | None = None
+) -> Callable[[BenchmarkMixture, np.ndarray], np.ndarray]:
+    """Wrap a :class:`~avpc_plugin.separate.Separator` as :func:`evaluate_benchmark`'s
+    ``separate``: one stem per source, queried by the source's video and box."""
+    from avpc_plugin.separate import StemQuery
+
+    def separate(mixture: BenchmarkMixture, mix: np.ndarray) -> np.ndarray:
+        stems = [
+            StemQuery(name=f"source{k}", video=s.video, box=s.box)
+            for k, s in enumerate(mixture.sources)
+        ]
+        result = separator.separate(mix[None].astype(np.float32), MODEL_RATE, stems, cycles=cycles)
+        return np.stack([result[stem.name][0] for stem in stems])
+
+    return separate

@@ -1,0 +1,47 @@
+"""``avpc train CONFIG.toml [--resume] [--device]`` (click)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+
+@click.command("train")
+@click.argument("config_file", type=click.Path(path_type=Path))
+@click.option("--resume", is_flag=True, help="Go on from the run folder's last epoch checkpoint.")
+@click.option(
+    "--device", default=None, help="cpu, cuda or cuda:N (default: CUDA when present, else CPU)."
+)
+@click.option("--no-progress", is_flag=True, help="No progress bar (e.g. in batch-job logs).")
+def train_command(config_file: Path, resume: bool, device: str | None, no_progress: bool) -> None:
+    """Train a model from a TOML config (see configs/). Runs under torchrun as well:
+    torchrun --nproc_per_node 8 -m avpc_plugin.cli train CONFIG.toml"""
+    from avpc_plugin.checkpoints.format import CheckpointError
+    from avpc_plugin.train.config import ConfigError, load_config
+    from avpc_plugin.train.data import build_datasets
+    from avpc_plugin.train.distributed import init_distributed, shutdown_distributed
+    from avpc_plugin.train.trainer import Trainer, TrainingError
+
+    try:
+        config = load_config(config_file)
+    except ConfigError as err:
+        raise click.ClickException(str(err)) from None
+    try:
+        ctx = init_distributed(device)
+    except ValueError as err:
+        raise click.BadParameter(str(err), param_hint="--device") from None
+    try:
+        train_set, val_set = build_datasets(config)
+        trainer = Trainer(config, train_set, val_set, ctx, progress=not no_progress)
+        state = trainer.fit(resume=resume)
+    except (ConfigError, TrainingError, CheckpointError) as err:
+        raise click.ClickException(str(err)) from None
+    finally:
+        shutdown_distributed()
+    if ctx.is_main:
+        best = config.out_dir / state.best if state.best else None
+        click.echo(
+            f"trained {state.epoch} epochs ({state.step} steps) into {config.out_dir}; best model: "
+            f"{best if best else 'none (no valid validation score)'}"
+        )

@@ -1,0 +1,423 @@
+"""Training configs: a TOML file read into typed sections and checked before any training starts.
+
+Layout of a config file (every key optional unless marked; defaults are the paper setting)::
+
+    name = "avpc-paper"          # checkpoint name stem (required)
+    stage = "separate"           # "separate" (mix-and-separate) or "rcop" (SimSiam pre-training)
+    out_dir = "../runs/avpc"     # run folder: checkpoints, metrics.jsonl, curves.png (required)
+    seed = 0
+    init_from = "../runs/rcop"   # optional: a checkpoint file, or a run folder (its best model)
+
+    [model]                      # arch = a registered top-level net ("avpc", "sop")
+    arch = "avpc"
+    [model.config]               # keyword arguments of build_net(arch, ...), e.g. sound.ngf
+    [data]                       # train / val: a corpus folder (index.jsonl) or a MUSIC CSV index
+    [optim]                      # optimizer, learning rates, weight decay, lr drops
+    [loss]                       # mask target and loss
+    [train]                      # epochs, global batch size, validation / logging cadence
+    [rcop]                       # SimSiam heads (stage = "rcop" only)
+    [hardware]                   # bf16 autocast, channels_last, torch.compile, pinned memory
+
+Relative paths are taken from the config file's folder, so a config means the same thing from
+any working directory. Every problem is reported as ``FILE: [section] key: what was expected``
+(:class:`ConfigError`): unknown keys, wrong types, out-of-range values, missing data folders and a
+model config the registered net rejects all fail here, before a single batch is loaded.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import tomllib
+
+Stage = Literal["separate", "rcop"]
+MaskKind = Literal["binary", "ratio"]
+OptimizerName = Literal["adamw", "sgd"]
+
+
+class ConfigError(ValueError):
+    """A training config that cannot be used; the message names the file, section and key."""
+
+
+@dataclass(frozen=True)
+class ModelSection:
+    """``[model]``: which registered net to train and its keyword config."""
+
+    arch: str = "avpc"
+    config: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class DataSection:
+    """``[data]``: where the solo clips come from and how mixtures are drawn.
+
+    ``train`` / ``val`` are a corpus folder (with ``index.jsonl``, see ``avpc data synth``) or a
+    MUSIC-layout CSV index file.
+    """
+
+    train: Path = Path()
+    val: Path = Path()
+    sources: int = 2
+    """Sources per training mixture (RCoP always draws 3: A, B, C)."""
+    val_sources: int = 2
+    train_items: int = 0
+    """Mixtures per epoch; 0 = one per training clip."""
+    val_items: int = 0
+    """Validation mixtures (fixed); 0 = one per validation clip."""
+    frames: int = 3
+    """Frames per source (T)."""
+    frame_stride: int = 24
+    """Frames between the selected frames, at ``fps``."""
+    fps: float = 8.0
+    workers: int = 2
+    """DataLoader worker processes per rank (0 = load in the training process)."""
+
+
+@dataclass(frozen=True)
+class OptimSection:
+    """``[optim]``: the optimizer and its step schedule."""
+
+    optimizer: OptimizerName = "adamw"
+    lr_sound: float = 1e-3
+    lr_visual: float = 1e-4
+    lr_heads: float = 1e-3
+    """RCoP SimSiam heads' learning rate."""
+    weight_decay: float = 1e-2
+    betas: list[float] = field(default_factory=lambda: [0.9, 0.999])
+    momentum: float = 0.9
+    """SGD momentum (the reference's RCoP pre-training optimizer)."""
+    lr_drops: list[float] = field(default_factory=lambda: [0.4, 0.8])
+    """Fractions of training at whose epoch the learning rates are multiplied by ``lr_factor``."""
+    lr_factor: float = 0.1
+    grad_clip: float = 0.0
+    """Clip the global gradient norm to this value; 0 = no clipping."""
+
+
+@dataclass(frozen=True)
+class LossSection:
+    """``[loss]``: the mask target and its loss."""
+
+    mask: MaskKind = "binary"
+    """Binary target (source > 0.5 mix, weighted BCE) or ratio target (weighted L1 / L2)."""
+    ratio_norm: int = 1
+    """1 (L1) or 2 (L2) for ratio masks."""
+    weighted: bool = True
+    """Weight every bin by ``clamp(log1p(mix magnitude), 1e-3, 10)``."""
+    threshold: float = 0.5
+    """Validation: binarise mask probabilities at this value (binary masks only)."""
+
+
+@dataclass(frozen=True)
+class TrainSection:
+    """``[train]``: length and cadence."""
+
+    epochs: int = 100
+    batch_size: int = 64
+    """Global batch (summed over ranks; must divide by the world size)."""
+    val_every: int = 1
+    """Validate every this many epochs (and after the last)."""
+    log_every: int = 10
+    """Write a metrics line every this many steps."""
+
+
+@dataclass(frozen=True)
+class RCoPSection:
+    """``[rcop]``: SimSiam heads of the RCoP pre-training stage (see ``nets.rcop``)."""
+
+    pooled_size: int = 64
+    proj_dim: int = 2048
+    pred_hidden: int = 512
+
+
+@dataclass(frozen=True)
+class HardwareSection:
+    """``[hardware]``: speed options; each applies on CUDA only and is ignored on the CPU."""
+
+    bf16: bool = True
+    """bf16 autocast for the forward pass."""
+    channels_last: bool = True
+    compile: bool = False
+    """``torch.compile`` the model (first steps are slow while it compiles)."""
+    pin_memory: bool = True
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """A whole training config (see the module docstring)."""
+
+    name: str
+    out_dir: Path
+    stage: Stage = "separate"
+    seed: int = 0
+    init_from: Path | None = None
+    model: ModelSection = field(default_factory=ModelSection)
+    data: DataSection = field(default_factory=DataSection)
+    optim: OptimSection = field(default_factory=OptimSection)
+    loss: LossSection = field(default_factory=LossSection)
+    train: TrainSection = field(default_factory=TrainSection)
+    rcop: RCoPSection = field(default_factory=RCoPSection)
+    hardware: HardwareSection = field(default_factory=HardwareSection)
+    source: Path | None = None
+    """The file the config was read from (not a TOML key)."""
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-friendly form (paths as strings), for checkpoint summaries and logs."""
+        return _plain(dataclasses.asdict(self))
+
+
+_SECTIONS: dict[str, type] = {
+    "model": ModelSection,
+    "data": DataSection,
+    "optim": OptimSection,
+    "loss": LossSection,
+    "train": TrainSection,
+    "rcop": RCoPSection,
+    "hardware": HardwareSection,
+}
+_REQUIRED_TOP = ("name", "out_dir")
+_PATH_KEYS = {("data", "train"), ("data", "val"), (None, "out_dir"), (None, "init_from")}
+
+
+def load_config(path: str | Path, check_data: bool = True) -> TrainConfig:
+    """Read and check a training config file.
+
+    Args:
+        path: the TOML file.
+        check_data: also require the data folders / CSV files to exist (and ``init_from``).
+
+    Raises:
+        ConfigError: unreadable TOML, an unknown key, a wrong type or value, a missing data path
+            or a model config the net rejects; the message names the file and the key.
+    """
+    file = Path(path)
+    if not file.is_file():
+        raise ConfigError(f"{file}: no such config file")
+    try:
+        with open(file, "rb") as handle:
+            raw = tomllib.load(handle)
+    except tomllib.TOMLDecodeError as err:
+        raise ConfigError(f"{file}: not valid TOML ({err})") from None
+    return config_from_dict(raw, base=file.parent, source=file, check_data=check_data)
+
+
+def config_from_dict(
+    raw: dict[str, Any],
+    base: Path = Path(),
+    source: Path | None = None,
+    check_data: bool = True,
+) -> TrainConfig:
+    """Build a :class:`TrainConfig` from parsed TOML; relative paths are taken from ``base``.
+
+    Raises:
+        ConfigError: as :func:`load_config` (the message starts with ``source`` when given).
+    """
+    where = f"{source}: " if source is not None else ""
+    top_fields = {f.name: f for f in dataclasses.fields(TrainConfig) if f.name != "source"}
+    unknown = sorted(set(raw) - set(top_fields))
+    if unknown:
+        raise ConfigError(
+            f"{where}unknown key {unknown[0]!r} (expected keys: {', '.join(sorted(top_fields))})"
+        )
+    for key in _REQUIRED_TOP:
+        if key not in raw:
+            raise ConfigError(f"{where}missing required key {key!r}")
+    hints = typing.get_type_hints(TrainConfig)
+    values: dict[str, Any] = {}
+    for key, value in raw.items():
+        if key in _SECTIONS:
+            values[key] = _section(_SECTIONS[key], value, key, base, where)
+        else:
+            values[key] = _coerce(
+                value, hints[key], key, where, base if (None, key) in _PATH_KEYS else None
+            )
+    config = TrainConfig(**values, source=source)
+    _check_values(config, where, check_data)
+    return config
+
+
+def _section(cls: type, raw: Any, name: str, base: Path, where: str) -> Any:
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{where}[{name}]: expected a table, got {type(raw).__name__}")
+    fields = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(raw) - fields)
+    if unknown:
+        raise ConfigError(
+            f"{where}[{name}] unknown key {unknown[0]!r} "
+            f"(expected keys: {', '.join(sorted(fields))})"
+        )
+    hints = typing.get_type_hints(cls)
+    values = {
+        key: _coerce(
+            value, hints[key], f"[{name}] {key}", where, base if (name, key) in _PATH_KEYS else None
+        )
+        for key, value in raw.items()
+    }
+    return cls(**values)
+
+
+def _coerce(value: Any, hint: Any, key: str, where: str, base: Path | None) -> Any:
+    """Check ``value`` against the type ``hint`` (ints pass as floats); relative paths are taken
+    from ``base``."""
+    origin = typing.get_origin(hint)
+    args = typing.get_args(hint)
+    if origin in (typing.Union, types.UnionType):
+        options = [a for a in args if a is not type(None)]
+        return _coerce(value, options[0], key, where, base)
+    if origin is Literal:
+        if value not in args:
+            choices = " or ".join(repr(a) for a in args)
+            raise ConfigError(f"{where}{key}: expected {choices}, got {value!r}")
+        return value
+    if hint is Path:
+        if not isinstance(value, str) or not value:
+            raise ConfigError(f"{where}{key}: expected a path string, got {value!r}")
+        path = Path(value).expanduser()
+        return path if path.is_absolute() or base is None else (base / path)
+    if origin is list:
+        if not isinstance(value, list):
+            raise ConfigError(
+                f"{where}{key}: expected a list, got {type(value).__name__} {value!r}"
+            )
+        return [_coerce(item, args[0], f"{key}[{i}]", where, base) for i, item in enumerate(value)]
+    if origin is dict or hint is dict:
+        if not isinstance(value, dict):
+            raise ConfigError(f"{where}{key}: expected a table, got {type(value).__name__}")
+        return value
+    if hint is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(
+                f"{where}{key}: expected a number, got {type(value).__name__} {value!r}"
+            )
+        return float(value)
+    if hint in (int, bool, str):
+        if type(value) is not hint:
+            raise ConfigError(
+                f"{where}{key}: expected {hint.__name__}, got {type(value).__name__} {value!r}"
+            )
+        return value
+    raise TypeError(f"internal: no rule for type {hint!r} of {key}")
+
+
+def _check_values(config: TrainConfig, where: str, check_data: bool) -> None:
+    """Ranges, cross-key rules, data paths and the model config itself."""
+    positive = [
+        ("[data] sources", config.data.sources),
+        ("[data] val_sources", config.data.val_sources),
+        ("[data] frames", config.data.frames),
+        ("[data] frame_stride", config.data.frame_stride),
+        ("[train] epochs", config.train.epochs),
+        ("[train] batch_size", config.train.batch_size),
+        ("[train] val_every", config.train.val_every),
+        ("[train] log_every", config.train.log_every),
+    ]
+    for key, value in positive:
+        if value < 1:
+            raise ConfigError(f"{where}{key}: expected a positive integer, got {value}")
+    for key, number in (
+        ("[data] train_items", config.data.train_items),
+        ("[data] val_items", config.data.val_items),
+        ("[data] workers", config.data.workers),
+        ("[optim] weight_decay", config.optim.weight_decay),
+        ("[optim] grad_clip", config.optim.grad_clip),
+    ):
+        if number < 0:
+            raise ConfigError(f"{where}{key}: expected >= 0, got {number}")
+    for key, rate in (
+        ("[optim] lr_sound", config.optim.lr_sound),
+        ("[optim] lr_visual", config.optim.lr_visual),
+        ("[optim] lr_heads", config.optim.lr_heads),
+        ("[optim] lr_factor", config.optim.lr_factor),
+        ("[data] fps", config.data.fps),
+    ):
+        if not rate > 0:
+            raise ConfigError(f"{where}{key}: expected a positive number, got {rate}")
+    if len(config.optim.betas) != 2 or not all(0 <= b < 1 for b in config.optim.betas):
+        raise ConfigError(
+            f"{where}[optim] betas: expected two numbers in [0, 1), got {config.optim.betas}"
+        )
+    if not all(0 < f < 1 for f in config.optim.lr_drops):
+        raise ConfigError(
+            f"{where}[optim] lr_drops: expected fractions of training in (0, 1), got "
+            f"{config.optim.lr_drops}"
+        )
+    if config.loss.ratio_norm not in (1, 2):
+        raise ConfigError(
+            f"{where}[loss] ratio_norm: expected 1 or 2, got {config.loss.ratio_norm}"
+        )
+    if not 0 < config.loss.threshold < 1:
+        raise ConfigError(
+            f"{where}[loss] threshold: expected a value in (0, 1), got {config.loss.threshold}"
+        )
+    if config.stage == "rcop" and config.model.arch != "avpc":
+        raise ConfigError(
+            f"{where}stage: 'rcop' pre-trains the 'avpc' model, but [model] arch is "
+            f"{config.model.arch!r}"
+        )
+    _check_name(config.name, where)
+    _check_model(config, where)
+    if check_data:
+        for key, path in (("[data] train", config.data.train), ("[data] val", config.data.val)):
+            _check_data_path(path, key, where)
+        if config.init_from is not None and not config.init_from.exists():
+            raise ConfigError(
+                f"{where}init_from: no checkpoint file or run folder at {config.init_from}"
+            )
+
+
+def _check_name(name: str, where: str) -> None:
+    from avpc_plugin.checkpoints.format import validate_name
+
+    try:
+        validate_name(name)
+    except ValueError as err:
+        raise ConfigError(f"{where}name: {err}") from None
+
+
+def _check_model(config: TrainConfig, where: str) -> None:
+    """Build the net on the meta device: a config it rejects fails now, naming the arch."""
+    import torch
+
+    from avpc_plugin.nets.registry import build_net, list_nets
+
+    arch = config.model.arch
+    if arch not in list_nets():
+        raise ConfigError(
+            f"{where}[model] arch: unknown net {arch!r} (registered: {', '.join(list_nets())})"
+        )
+    try:
+        with torch.device("meta"):
+            net = build_net(arch, **config.model.config)
+    except (TypeError, ValueError, OSError) as err:
+        raise ConfigError(f"{where}[model.config]: rejected by {arch!r}: {err}") from None
+    for method in ("visual_features", "masks_from_features", "param_groups"):
+        if not callable(getattr(net, method, None)):
+            raise ConfigError(
+                f"{where}[model] arch: {arch!r} is not a top-level separation net (no {method}())"
+            )
+
+
+def _check_data_path(path: Path, key: str, where: str) -> None:
+    if path == Path():
+        raise ConfigError(f"{where}{key}: missing (a corpus folder or a MUSIC CSV index)")
+    if path.is_dir():
+        if not (path / "index.jsonl").is_file():
+            raise ConfigError(
+                f"{where}{key}: folder {path} has no index.jsonl (not a corpus folder)"
+            )
+    elif not path.is_file():
+        raise ConfigError(f"{where}{key}: no such data folder or CSV index: {path}")
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {key: _plain(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(item) for item in value]
+    if isinstance(value, Path):
+        return str(value)
+    return value
