@@ -292,3 +292,24 @@ def scene(
         fps=fps,
     )
     click.echo(f"wrote a {duration:g} s scene of {', '.join(record.instruments)} to {out}")
+
+
+@data_group.command("preview")
+@click.argument("folder", type=click.Path(file_okay=False, exists=True, path_type=Path))
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=Path("sheet.png"),
+    show_default=True,
+    help="PNG file to write.",
+)
+@click.option("--frames", type=click.IntRange(min=1), default=4, show_default=True)
+@click.option(
+    "--clips", type=click.IntRange(min=1), default=12, show_default=True, help="Rows at most."
+)
+def preview(folder: Path, out: Path, frames: int, clips: int) -> None:
+    """Contact sheet of a corpus, cache or video folder: frames and spectrogram per clip."""
+    from avpc_plugin.data.preview import clips_for_preview, write_contact_sheet
+
+    width, height = write_contact_sheet(clips_for_preview(folder), out, frames, clips)
+    click.echo(f"wrote {out} ({width} x {height} px)")
