@@ -139,13 +139,14 @@ def tune_command(
     overwrite: bool,
 ) -> None:
     """Tune NAME's threshold, cycles and smoothing for the best SDR on a benchmark set."""
-    from avpc_plugin.presets.tune import DEFAULT_GRIDS, read_benchmark_set, tune_preset
+    from avpc_plugin.evaluate.benchmark import read_manifest
+    from avpc_plugin.presets.tune import DEFAULT_GRIDS, tune_preset
     from avpc_plugin.separate import Separator
 
     grids = parse_grids(grid_specs) if grid_specs else DEFAULT_GRIDS
     try:
         start = load_preset(name)
-        mixtures = read_benchmark_set(set_dir)
+        mixtures = read_manifest(set_dir)
     except ValueError as err:  # PresetError is a ValueError
         raise click.ClickException(str(err)) from None
     folder = out_dir or user_presets_dir()

@@ -19,6 +19,7 @@ from torch import Tensor, nn
 from avpc_plugin.audio.io import write_audio
 from avpc_plugin.audio.stft import stft
 from avpc_plugin.checkpoints import save_checkpoint
+from avpc_plugin.evaluate.benchmark import read_manifest
 from avpc_plugin.metrics import bss_eval
 from avpc_plugin.nets import build_net
 from avpc_plugin.nets.registry import register_net
@@ -34,7 +35,7 @@ from avpc_plugin.presets import (
     VisualSettings,
     load_preset_file,
 )
-from avpc_plugin.presets.tune import knob_values, read_benchmark_set, score_candidates, tune_preset
+from avpc_plugin.presets.tune import knob_values, score_candidates, tune_preset
 from avpc_plugin.presets_cli import presets_group
 from avpc_plugin.separate import Separator, StemQuery
 from avpc_plugin.separate.fullrate import full_rate_stft_config, masks_to_full_rate
@@ -330,7 +331,7 @@ SMALL_GRIDS = {"threshold": (0.0, 0.5, 0.7), "time_ms": (0.0, 40.0)}
 
 
 def test_tune_improves_sdr_and_reports_the_score_it_reached(benchmark_set: Path) -> None:
-    mixtures = read_benchmark_set(benchmark_set)
+    mixtures = read_manifest(benchmark_set)
     separator = Separator(LevelNet(), device="cpu")
     start = Preset(name="violin")
     result = tune_preset(separator, start, mixtures, "violin", SMALL_GRIDS)
@@ -350,7 +351,7 @@ def test_tune_improves_sdr_and_reports_the_score_it_reached(benchmark_set: Path)
 
 
 def test_tune_never_lowers_sdr_when_every_change_hurts(benchmark_set: Path) -> None:
-    mixtures = read_benchmark_set(benchmark_set)
+    mixtures = read_manifest(benchmark_set)
     start = Preset(name="violin", mask=MaskSettings(threshold=0.6))
     worse = {"threshold": (0.0, 0.95)}
     result = tune_preset(Separator(LevelNet(), device="cpu"), start, mixtures, "violin", worse)

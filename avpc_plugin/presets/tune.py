@@ -1,38 +1,29 @@
 """Tuning a preset's threshold, PCNet cycles and smoothing for the best SDR on a benchmark set.
 
-The benchmark set is a folder with ``manifest.jsonl``, one mixture per line::
-
-    {"id": "0001", "mix": "mixes/0001.wav",
-     "sources": [{"instrument": "violin", "audio": "src/0001_0.wav", "video": "vid/0001_0.mp4",
-                  "box": null}, ...]}
-
-(paths relative to the folder). Every source of the tuned instrument is separated from its mixture
-with its own video and box, and scored by BSS Eval SDR against its reference audio (channel means).
+The benchmark set is the folder ``avpc evaluate`` reads (``manifest.jsonl``, read by
+:func:`~avpc_plugin.evaluate.benchmark.read_manifest`). Every source of the tuned instrument is
+separated from its mixture with its own video and box and scored by BSS Eval SDR against its
+reference, both at the model rate (11025 Hz) like ``avpc evaluate``.
 
 The search is coordinate descent from the starting preset: one knob at a time (cycles, threshold,
 time smoothing, frequency smoothing), every value of its grid tried with the other knobs fixed, the
 best kept only if it beats the current score; ``rounds`` passes. All candidates of a knob run as
-stems of one separation per mixture (the model sees the mixture once per cycle count). The
-starting preset is always a candidate, so tuning never lowers the SDR it reports.
+stems of one separation per mixture (the visual query is embedded once, the sound net runs once
+per cycle count). The starting preset is always a candidate, so tuning never lowers the SDR.
 """
 
 from __future__ import annotations
 
-import json
-import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from pathlib import Path
 
 import numpy as np
 
-from avpc_plugin.audio.io import read_audio, resample
+from avpc_plugin.audio.stft import MODEL_RATE
+from avpc_plugin.evaluate.benchmark import BenchmarkMixture, BenchmarkSource, read_model_rate
 from avpc_plugin.metrics import bss_eval
 from avpc_plugin.presets.schema import Preset
 from avpc_plugin.separate import Separator, StemQuery
-from avpc_plugin.video.decode import Box, check_box
-
-MANIFEST_NAME = "manifest.jsonl"
 
 DEFAULT_GRIDS: dict[str, tuple[float, ...]] = {
     "cycles": (0, 1, 2, 3, 4, 6, 8),
@@ -41,68 +32,6 @@ DEFAULT_GRIDS: dict[str, tuple[float, ...]] = {
     "freq_hz": (0.0, 10.0, 20.0, 40.0),
 }
 """Values tried per knob (cycles 0 = the model's trained number)."""
-
-
-# ------------------------------------------------------------------------------- benchmark set
-
-
-@dataclass(frozen=True)
-class BenchmarkSource:
-    """One source of a benchmark mixture (absolute paths)."""
-
-    instrument: str
-    audio: Path
-    video: Path
-    box: Box | None = None
-
-
-@dataclass(frozen=True)
-class BenchmarkMixture:
-    """One line of ``manifest.jsonl`` (absolute paths)."""
-
-    id: str
-    mix: Path
-    sources: tuple[BenchmarkSource, ...]
-
-
-def read_benchmark_set(folder: str | os.PathLike[str]) -> list[BenchmarkMixture]:
-    """The mixtures listed in ``folder/manifest.jsonl``.
-
-    Raises:
-        ValueError: no manifest, a line that is not JSON, a missing key or a bad box; the message
-            names the file and line.
-    """
-    manifest = Path(folder) / MANIFEST_NAME
-    if not manifest.is_file():
-        raise ValueError(f"{folder}: no {MANIFEST_NAME} (not a benchmark set)")
-    mixtures = []
-    for number, line in enumerate(manifest.read_text(encoding="utf-8").splitlines(), start=1):
-        if not line.strip():
-            continue
-        where = f"{manifest}:{number}"
-        try:
-            item = json.loads(line)
-            sources = tuple(
-                BenchmarkSource(
-                    instrument=str(source["instrument"]),
-                    audio=manifest.parent / source["audio"],
-                    video=manifest.parent / source["video"],
-                    box=check_box(
-                        tuple(source["box"]) if source.get("box") else None, f"{where}: box"
-                    ),
-                )
-                for source in item["sources"]
-            )
-            mixtures.append(
-                BenchmarkMixture(str(item["id"]), manifest.parent / item["mix"], sources)
-            )
-        except json.JSONDecodeError as err:
-            raise ValueError(f"{where}: not JSON: {err}") from None
-        except (KeyError, TypeError) as err:
-            raise ValueError(
-                f"{where}: expected id, mix and sources with instrument, audio, video, box: {err!r}"
-            ) from None
-    return mixtures
 
 
 # -------------------------------------------------------------------------------------- search
@@ -148,12 +77,6 @@ def with_knob(preset: Preset, knob: str, value: float) -> Preset:
     raise ValueError(f"knob: expected one of {', '.join(DEFAULT_GRIDS)}, got {knob!r}")
 
 
-def _mono_reference(path: Path, rate: int) -> np.ndarray:
-    audio, source_rate = read_audio(path)
-    mono = audio.mean(axis=0)
-    return mono if source_rate == rate else resample(mono[None], source_rate, rate)[0]
-
-
 def score_candidates(
     separator: Separator,
     candidates: Sequence[Preset],
@@ -167,10 +90,11 @@ def score_candidates(
             StemQuery(f"candidate{k}", video=source.video, box=source.box, preset=candidate)
             for k, candidate in enumerate(candidates)
         ]
-        result = separator.separate(mixture.mix, stems=stems)
-        reference = _mono_reference(source.audio, result.sample_rate)
+        mix = read_model_rate(mixture.mix).astype(np.float32)
+        result = separator.separate(mix, MODEL_RATE, stems)
+        reference = read_model_rate(source.audio)
         for k, stem in enumerate(stems):
-            estimate = result[stem.name].mean(axis=0)
+            estimate = result[stem.name][0]
             length = min(len(reference), len(estimate))
             sdr = bss_eval(reference[None, :length], estimate[None, :length])["sdr"][0]
             totals[k] += sdr
