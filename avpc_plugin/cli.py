@@ -9,6 +9,7 @@ from avpc_plugin.checkpoints.cli import models
 from avpc_plugin.data.cli import data_group
 from avpc_plugin.daw.cli import daw_group
 from avpc_plugin.engine.cli import engine_command
+from avpc_plugin.presets_cli import presets_group
 from avpc_plugin.separate.cli import separate_command
 
 
@@ -40,6 +41,7 @@ main.add_command(models, "models")
 main.add_command(data_group, "data")
 main.add_command(daw_group, "daw")
 main.add_command(engine_command, "engine")
+main.add_command(presets_group, "presets")
 main.add_command(separate_command, "separate")
 
 
