@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import torch
 import torchvision
-from torch import nn
+from torch import Tensor, nn
+
+from avpc_plugin.nets.layers import check_shape, leaky_relu_
+from avpc_plugin.nets.registry import register_net
 
 TRUNK_CHANNELS = 512
 """Channels of the ResNet-18 trunk output (512 x 7 x 7 for a 224 x 224 frame)."""
@@ -27,7 +31,7 @@ def resnet18_trunk(weights: str | Path | None = None, freeze: bool = False) -> n
         if not path.is_file():
             raise FileNotFoundError(f"visual trunk weights: no file at {path}")
         state = torch.load(path, map_location="cpu", weights_only=True)
-        missing, unexpected = resnet.load_state_dict(state, strict=False)
+        missing, _unexpected = resnet.load_state_dict(state, strict=False)
         trunk_missing = [k for k in missing if not k.startswith("fc.")]
         if trunk_missing:
             raise ValueError(
@@ -39,3 +43,83 @@ def resnet18_trunk(weights: str | Path | None = None, freeze: bool = False) -> n
         for param in trunk.parameters():
             param.requires_grad_(False)
     return trunk
+
+
+HEAD_KERNELS = {1: 7, 2: 6, 4: 4, 7: 1}
+"""Kernel of the head conv on the 7 x 7 trunk map for each output map side k (7 - kernel + 1)."""
+
+FRAME_SIZE = 224
+"""Side (pixels) of the square RGB frames the visual net takes."""
+
+
+@register_net("visual")
+class VisualNet(nn.Module):
+    """ResNet-18 trunk and a conv head: T frames of a source -> one (C, k, k) feature map.
+
+    Each frame goes through the trunk (512 x 7 x 7) and the head (k x k conv without padding,
+    BatchNorm, leaky ReLU 0.2); the per-frame maps are averaged over time (the reference
+    ``ResNetFC.forward_multiframe``).
+
+    Args:
+        map_size: side ``k`` of the output map, one of 1, 2 (paper), 4, 7.
+        visual_channels: channels ``C`` of the output map (16 in the paper).
+        trunk_weights: optional path to torchvision ResNet-18 weights that initialise the trunk.
+        freeze_trunk: keep the trunk fixed (the paper's frozen ImageNet trunk): no gradients,
+            and its BatchNorm layers stay in eval mode even while the net trains.
+
+    ``self.config`` records ``trunk_weights`` as ``None``: the file only initialises the trunk,
+    the state dict carries its weights, and a checkpoint must rebuild on machines without that
+    file. The path used is kept in ``self.trunk_weights``.
+    """
+
+    def __init__(
+        self,
+        map_size: int = 2,
+        visual_channels: int = 16,
+        trunk_weights: str | Path | None = None,
+        freeze_trunk: bool = False,
+    ) -> None:
+        super().__init__()
+        if map_size not in HEAD_KERNELS:
+            raise ValueError(f"map_size: expected one of {sorted(HEAD_KERNELS)}, got {map_size!r}")
+        if (
+            not isinstance(visual_channels, int)
+            or isinstance(visual_channels, bool)
+            or visual_channels < 1
+        ):
+            raise ValueError(f"visual_channels: expected a positive int, got {visual_channels!r}")
+        self.config: dict[str, Any] = {
+            "map_size": map_size,
+            "visual_channels": visual_channels,
+            "trunk_weights": None,
+            "freeze_trunk": bool(freeze_trunk),
+        }
+        self.trunk_weights = None if trunk_weights is None else str(trunk_weights)
+        self.map_size = map_size
+        self.visual_channels = visual_channels
+        self.freeze_trunk = bool(freeze_trunk)
+        self.trunk = resnet18_trunk(trunk_weights, freeze=self.freeze_trunk)
+        self.head_conv = nn.Conv2d(
+            TRUNK_CHANNELS, visual_channels, kernel_size=HEAD_KERNELS[map_size]
+        )
+        self.head_norm = nn.BatchNorm2d(visual_channels)
+        if self.freeze_trunk:
+            self.trunk.eval()
+
+    def train(self, mode: bool = True) -> VisualNet:
+        """Set training mode; a frozen trunk always stays in eval mode."""
+        super().train(mode)
+        if self.freeze_trunk:
+            self.trunk.eval()
+        return self
+
+    def forward(self, frames: Tensor) -> Tensor:
+        """(B, 3, T, 224, 224) ImageNet-normalised RGB frames -> (B, C, k, k) time-averaged map."""
+        check_shape(frames, "frames", ("B", 3, "T", FRAME_SIZE, FRAME_SIZE))
+        batch, _, num_frames = frames.shape[:3]
+        images = frames.transpose(1, 2).reshape(batch * num_frames, 3, FRAME_SIZE, FRAME_SIZE)
+        images = images.contiguous(memory_format=torch.channels_last)
+        with torch.set_grad_enabled(torch.is_grad_enabled() and not self.freeze_trunk):
+            trunk_maps = self.trunk(images)
+        maps = leaky_relu_(self.head_norm(self.head_conv(trunk_maps)))
+        return maps.reshape(batch, num_frames, *maps.shape[1:]).mean(dim=1).contiguous()
