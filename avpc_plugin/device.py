@@ -20,7 +20,9 @@ def resolve_device(spec: str | torch.device | None = None) -> torch.device:
     try:
         device = torch.device(spec)
     except RuntimeError as err:
-        raise ValueError(f"--device: {spec!r} is not a device name (expected cpu, cuda or cuda:N)") from err
+        raise ValueError(
+            f"--device: {spec!r} is not a device name (expected cpu, cuda or cuda:N)"
+        ) from err
     if device.type == "cuda" and not torch.cuda.is_available():
         raise ValueError(f"--device: {spec!r} asks for CUDA, but no CUDA device is available")
     return device
