@@ -27,13 +27,17 @@ model config the registered net rejects all fail here, before a single batch is 
 from __future__ import annotations
 
 import dataclasses
+import sys
 import types
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-import tomllib
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
 
 Stage = Literal["separate", "rcop"]
 MaskKind = Literal["binary", "ratio"]

@@ -1,0 +1,83 @@
+"""Training throughput (mixtures per second) of AVPC and the Sound-of-Pixels baseline.
+
+One optimizer step = front end (STFT, warp, targets) + forward + backward + AdamW, on synthetic
+batches already in memory (data loading excluded), through the trainer's own objective. Runs
+on the CPU and, when present, on CUDA (bf16 autocast, channels_last, as the trainer does there).
+
+    python benchmarks/train_speed.py                 # small CPU config and the paper models
+    python benchmarks/train_speed.py --steps 5 --only small
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from typing import Any
+
+import torch
+
+from avpc_plugin.audio.stft import CLIP_SAMPLES
+from avpc_plugin.nets import build_net
+from avpc_plugin.train.config import LossSection
+from avpc_plugin.train.objective import SeparationObjective
+
+MODELS: dict[str, tuple[str, dict[str, Any], int]] = {
+    # name: (arch, config, frames per source)
+    "small": (
+        "avpc",
+        {"visual": {"freeze_trunk": True}, "sound": {"ngf": 8, "train_cycles": 2}},
+        1,
+    ),
+    "avpc-paper": ("avpc", {"sound": {"ngf": 64, "train_cycles": 4}}, 3),
+    "sop": ("sop", {}, 3),
+}
+
+
+def measure(name: str, device: torch.device, batch: int, steps: int) -> float:
+    """Mixtures per second of ``steps`` timed training steps (after one warm-up step)."""
+    arch, config, frames = MODELS[name]
+    model = build_net(arch, **config).to(device)
+    cuda = device.type == "cuda"
+    objective = SeparationObjective(model, LossSection(), bf16=cuda).to(device).train()
+    if cuda:
+        objective.to(memory_format=torch.channels_last)
+    optimizer = torch.optim.AdamW(model.param_groups(1e-3, 1e-4), weight_decay=1e-2)  # type: ignore[operator]
+    audios = torch.rand(batch, 2, CLIP_SAMPLES, device=device) - 0.5
+    mix = audios.mean(dim=1)
+    images = torch.randn(batch, 2, 3, frames, 224, 224, device=device)
+
+    def step() -> None:
+        loss = objective(mix, audios, images).loss
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+
+    step()
+    if cuda:
+        torch.cuda.synchronize()
+    start = time.perf_counter()
+    for _ in range(steps):
+        step()
+    if cuda:
+        torch.cuda.synchronize()
+    return batch * steps / (time.perf_counter() - start)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--steps", type=int, default=3)
+    parser.add_argument("--cpu-batch", type=int, default=8)
+    parser.add_argument("--gpu-batch", type=int, default=64)
+    parser.add_argument("--only", choices=sorted(MODELS), action="append")
+    args = parser.parse_args()
+    devices = [torch.device("cpu")] + ([torch.device("cuda")] if torch.cuda.is_available() else [])
+    print(f"torch {torch.__version__}, CPU threads {torch.get_num_threads()}")
+    for device in devices:
+        batch = args.gpu_batch if device.type == "cuda" else args.cpu_batch
+        for name in args.only or list(MODELS):
+            rate = measure(name, device, batch, args.steps)
+            print(f"{device.type:5s} {name:11s} batch {batch:3d}: {rate:8.2f} mixtures/s")
+
+
+if __name__ == "__main__":
+    main()
