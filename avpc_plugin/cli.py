@@ -9,8 +9,10 @@ from avpc_plugin.checkpoints.cli import models
 from avpc_plugin.data.cli import data_group
 from avpc_plugin.daw.cli import daw_group
 from avpc_plugin.engine.cli import engine_command
+from avpc_plugin.evaluate.cli import evaluate_command
 from avpc_plugin.presets_cli import presets_group
 from avpc_plugin.separate.cli import separate_command
+from avpc_plugin.train.cli import train_command
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -42,6 +44,8 @@ main.add_command(data_group, "data")
 main.add_command(daw_group, "daw")
 main.add_command(engine_command, "engine")
 main.add_command(presets_group, "presets")
+main.add_command(train_command, "train")
+main.add_command(evaluate_command, "evaluate")
 main.add_command(separate_command, "separate")
 
 
