@@ -15,6 +15,7 @@ times a torch DataLoader over :class:`~avpc_plugin.data.cache.CachedMixSeparateD
 from __future__ import annotations
 
 import argparse
+import os
 import tempfile
 import time
 from typing import cast
@@ -70,9 +71,11 @@ def bench_loader(
         )
         iterator = iter(loader)
         next(iterator)  # worker start-up and first page-ins are not steady-state speed
-        start = time.perf_counter()
+        start, cpu_start = time.perf_counter(), _cpu_seconds()
         items = sum(len(batch["mix"]) for batch in iterator)
         elapsed = time.perf_counter() - start
+        del iterator, loader  # joins the workers, so their CPU time is counted
+        cpu = _cpu_seconds() - cpu_start
     mode = ("train" if train else "val") + (", float frames" if normalize else ", uint8 frames")
     print(
         f"cache: {len(cache)} clips in {cache_seconds:.1f} s "
@@ -82,6 +85,19 @@ def bench_loader(
         f"loader ({mode}, {n_sources} sources, 224 px, {workers} workers, batch {batch_size}): "
         f"{items} mixtures in {elapsed:.2f} s = {items / elapsed:.0f} mixtures/s (target 200)"
     )
+    # On a shared machine the wall-clock rate depends on the other load; the CPU time per
+    # mixture (workers + main process) does not: 2 free cores give about 2 / that.
+    if workers > 0 and cpu > 0:
+        print(
+            f"CPU {cpu / items * 1000:.1f} ms per mixture: about {workers * items / cpu:.0f} "
+            f"mixtures/s on {workers} otherwise idle cores"
+        )
+
+
+def _cpu_seconds() -> float:
+    """CPU time of this process and its finished children (user + system), seconds."""
+    times = os.times()
+    return times.user + times.system + times.children_user + times.children_system
 
 
 def main() -> None:
