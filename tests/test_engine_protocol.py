@@ -133,6 +133,18 @@ def test_malformed_descriptions(media: dict[str, Path]) -> None:
     refused(job(media, protocol="2.0"), ErrorCode.VERSION_MISMATCH, "1.0")
 
 
+def test_a_bad_preset_is_refused_before_the_job_is_queued(media: dict[str, Path]) -> None:
+    spec = parse_job(job(media, stems=[{"name": "violin", "preset": "violin"}]))
+    assert spec.stems[0].preset is not None
+    refused(
+        job(media, stems=[{"name": "violin", "preset": "violn"}]),
+        ErrorCode.INVALID_JOB,
+        "stems[0]",
+        "violn",
+        "violin",  # the did-you-mean suggestion
+    )
+
+
 def test_sources_must_be_media_files(media: dict[str, Path]) -> None:
     refused(
         job(media, source=str(media["root"] / "gone.wav")), ErrorCode.BAD_SOURCE, "no such file"
