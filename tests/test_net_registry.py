@@ -27,7 +27,7 @@ def test_builtin_nets_are_registered() -> None:
 
 
 def test_unknown_name_lists_known_ones() -> None:
-    with pytest.raises(KeyError, match="unknown network 'nope'.*pcnet"):
+    with pytest.raises(KeyError, match=r"unknown network 'nope'.*pcnet"):
         get_net_class("nope")
 
 
