@@ -25,17 +25,17 @@ import os
 import pickle
 import platform
 import re
-import secrets
 from collections import OrderedDict
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import torch
 from torch import nn
 
 import avpc_plugin
+from avpc_plugin.atomic import fsync_directory, write_staged_file
 from avpc_plugin.nets.registry import build_net, get_net_class
 
 FORMAT_NAME = "avpc-checkpoint"
@@ -192,7 +192,7 @@ def save_checkpoint(
     folder = Path(directory)
     folder.mkdir(parents=True, exist_ok=True)
 
-    staged = _write_staged_file(folder, name, lambda handle: torch.save(payload, handle))
+    staged = write_staged_file(folder, name, lambda handle: torch.save(payload, handle))
     try:
         digest = sha256_file(staged)
         target = folder / f"{name}-{digest[:8]}.pt"
@@ -205,7 +205,7 @@ def save_checkpoint(
                 )
         else:
             os.replace(staged, target)
-            _fsync_directory(folder)
+            fsync_directory(folder)
     finally:
         staged.unlink(missing_ok=True)
     return target
@@ -245,54 +245,6 @@ def checkpoint_payload(
         "versions": library_versions(),
         "extra": extra,
     }
-
-
-def write_bytes_atomically(path: str | os.PathLike[str], data: bytes) -> None:
-    """Replace ``path`` with ``data`` atomically (temporary file, fsync, rename).
-
-    Readers see either the old or the new content, never a partial file.
-    """
-    target = Path(path)
-    staged = _write_staged_file(target.parent, target.name, lambda handle: handle.write(data))
-    try:
-        os.replace(staged, target)
-        _fsync_directory(target.parent)
-    finally:
-        staged.unlink(missing_ok=True)
-
-
-def _write_staged_file(folder: Path, stem: str, write: Callable[[IO[bytes]], object]) -> Path:
-    """Write through ``write`` into a new hidden temporary file in ``folder``, fsync, return it.
-
-    The caller renames or removes the file; it is removed here if ``write`` fails. A hidden name
-    (leading dot) keeps it out of listings and away from ``<name>-<sha8>.pt`` patterns.
-    """
-    # Opened with "x" (not mkstemp) so the file gets the usual umask permissions, not 0600.
-    staged = folder / f".{stem}.{secrets.token_hex(8)}.tmp"
-    handle = open(staged, "xb")  # noqa: SIM115  (closed below; removed on failure)
-    try:
-        with handle:
-            write(handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-    except BaseException:
-        staged.unlink(missing_ok=True)
-        raise
-    return staged
-
-
-def _fsync_directory(folder: Path) -> None:
-    """Make a rename in ``folder`` durable (POSIX; a no-op where folders cannot be opened)."""
-    try:
-        descriptor = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(descriptor)
-    except OSError:
-        pass
-    finally:
-        os.close(descriptor)
 
 
 def _unwrap_parallel(model: nn.Module) -> nn.Module:

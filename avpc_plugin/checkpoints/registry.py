@@ -26,6 +26,7 @@ from typing import Any
 import torch
 
 import avpc_plugin
+from avpc_plugin.atomic import write_bytes_atomically
 from avpc_plugin.checkpoints.format import (
     LoadedCheckpoint,
     check_file_hash,
@@ -34,7 +35,6 @@ from avpc_plugin.checkpoints.format import (
     read_checkpoint_metadata,
     sha256_file,
     validate_name,
-    write_bytes_atomically,
 )
 from avpc_plugin.device import resolve_device
 

@@ -30,6 +30,7 @@ from typing import Any
 
 import numpy as np
 
+from avpc_plugin.atomic import write_text_atomically
 from avpc_plugin.audio.io import AudioFileError
 from avpc_plugin.audio.stft import CLIP_SAMPLES, MODEL_RATE
 from avpc_plugin.data.datasets import (
@@ -189,9 +190,7 @@ def build_cache(
         "frame_side": side,
         "clips": [_entry_to_json(e) for e in entries],
     }
-    temporary = folder / f"{META_NAME}.partial"
-    temporary.write_text(json.dumps(meta, indent=1), encoding="utf-8")
-    os.replace(temporary, folder / META_NAME)
+    write_text_atomically(folder / META_NAME, json.dumps(meta, indent=1))
     return ClipCache(folder)
 
 

@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import os
 import re
-import secrets
 import shutil
 import time
 import xml.etree.ElementTree as ET
@@ -38,6 +37,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from avpc_plugin.atomic import write_text_atomically
 from avpc_plugin.audio.io import AtomicAudioWriter, AudioReader, resample_ratio, resample_span
 from avpc_plugin.daw.stems import StemPlacement
 
@@ -697,16 +697,9 @@ def _write_atomically(root: ET.Element, session_file: Path) -> None:
     """Keep the old file as ``.ardour.bak`` and rename a complete temporary file over it."""
     tree = ET.ElementTree(root)
     ET.indent(tree, space="  ")
-    temp = session_file.with_name(f".{session_file.name}.{secrets.token_hex(4)}.tmp")
+    xml = ET.tostring(root, encoding="unicode")
     try:
-        with open(temp, "wb") as out:
-            out.write(b'<?xml version="1.0" encoding="UTF-8"?>\n')
-            tree.write(out, encoding="utf-8", xml_declaration=False)
-            out.write(b"\n")
-            out.flush()
-            os.fsync(out.fileno())
         shutil.copy2(session_file, session_file.with_name(session_file.name + ".bak"))
-        os.replace(temp, session_file)
+        write_text_atomically(session_file, f'<?xml version="1.0" encoding="UTF-8"?>\n{xml}\n')
     except OSError as err:
-        temp.unlink(missing_ok=True)
         raise ArdourSessionError(f"{session_file}: cannot write the session ({err})") from err

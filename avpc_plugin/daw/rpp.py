@@ -30,13 +30,13 @@ file unless asked; adding tracks to an existing project keeps its previous text 
 from __future__ import annotations
 
 import os
-import secrets
 import shutil
 import time
 import uuid
 from collections.abc import Sequence
 from pathlib import Path
 
+from avpc_plugin.atomic import write_text_atomically
 from avpc_plugin.daw.stems import StemPlacement
 
 REAPER_VERSION_TAG = "6.0/avpc"
@@ -180,14 +180,7 @@ def add_tracks_to_rpp(path: str | os.PathLike[str], placements: Sequence[StemPla
 
 
 def _write_atomically(target: Path, text: str) -> None:
-    temp = target.with_name(f".{target.name}.{secrets.token_hex(4)}.tmp")
     try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        with open(temp, "w", encoding="utf-8") as out:
-            out.write(text)
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(temp, target)
+        write_text_atomically(target, text)
     except OSError as err:
-        temp.unlink(missing_ok=True)
         raise RppProjectError(f"{target}: cannot write the project ({err})") from err

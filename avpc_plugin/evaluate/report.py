@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from avpc_plugin.checkpoints.format import write_bytes_atomically
+from avpc_plugin.atomic import write_bytes_atomically
 from avpc_plugin.evaluate.benchmark import EvaluationResult
 from avpc_plugin.metrics import METRIC_NAMES
 

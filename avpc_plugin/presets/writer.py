@@ -9,6 +9,7 @@ import os
 from dataclasses import asdict
 from pathlib import Path
 
+from avpc_plugin.atomic import write_text_atomically
 from avpc_plugin.presets.loader import PRESET_SUFFIX, check_preset_name
 from avpc_plugin.presets.schema import SECTION_RULES, EffectSpec, ParamValue, Preset
 
@@ -94,8 +95,4 @@ def write_preset_text(
     target = Path(folder) / f"{name}{PRESET_SUFFIX}"
     if target.exists() and not overwrite:
         raise FileExistsError(f"{target}: already exists (pass --overwrite)")
-    target.parent.mkdir(parents=True, exist_ok=True)
-    temporary = target.with_name(f".{target.name}.tmp")
-    temporary.write_text(text, encoding="utf-8")
-    os.replace(temporary, target)
-    return target
+    return write_text_atomically(target, text)

@@ -32,11 +32,11 @@ import torch
 from torch import nn
 from torch.utils.data import Dataset
 
+from avpc_plugin.atomic import write_bytes_atomically
 from avpc_plugin.checkpoints.format import (
     CheckpointError,
     load_checkpoint,
     save_checkpoint,
-    write_bytes_atomically,
 )
 from avpc_plugin.nets.rcop import RCoPHeads
 from avpc_plugin.nets.registry import build_net
