@@ -25,7 +25,6 @@ from typing import Any
 
 import torch
 
-import avpc_plugin
 from avpc_plugin.atomic import write_bytes_atomically
 from avpc_plugin.checkpoints.format import (
     LoadedCheckpoint,
@@ -37,6 +36,7 @@ from avpc_plugin.checkpoints.format import (
     validate_name,
 )
 from avpc_plugin.device import resolve_device
+from avpc_plugin.paths import project_root, search_path, user_data_dir
 
 INDEX_FILE_NAME = "index.json"
 MODELS_PATH_ENV = "AVPC_MODELS_PATH"
@@ -79,24 +79,17 @@ class ModelEntry:
 def user_models_dir() -> Path:
     """The per-user index folder: ``$XDG_DATA_HOME/avpc/models``, by default
     ``~/.local/share/avpc/models``."""
-    data_home = os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share"
-    return Path(data_home) / "avpc" / "models"
+    return user_data_dir() / "models"
 
 
 def project_models_dir() -> Path:
     """The ``models/`` folder of a source checkout (next to the ``avpc_plugin`` package)."""
-    return Path(avpc_plugin.__file__).resolve().parent.parent / "models"
+    return project_root() / "models"
 
 
 def index_search_path() -> list[Path]:
     """Index folders in precedence order (``$AVPC_MODELS_PATH``, user folder, project folder)."""
-    env_value = os.environ.get(MODELS_PATH_ENV, "")
-    from_env = [Path(part) for part in env_value.split(os.pathsep) if part]
-    folders: list[Path] = []
-    for folder in [*from_env, user_models_dir(), project_models_dir()]:
-        if folder not in folders:
-            folders.append(folder)
-    return folders
+    return search_path(MODELS_PATH_ENV, user_models_dir(), project_models_dir())
 
 
 # ------------------------------------------------------------------------------------------ lookup

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import logging
 import logging.handlers
-import os
 from pathlib import Path
+
+from avpc_plugin.paths import user_state_dir
 
 LOG_FORMAT = "%(asctime)s %(levelname)-7s %(threadName)s: %(message)s"
 LOG_FILE_BYTES = 5 * 1024 * 1024
@@ -14,8 +15,7 @@ LOG_FILE_BYTES = 5 * 1024 * 1024
 
 def default_log_file() -> Path:
     """``$XDG_STATE_HOME/avpc/engine.log``, by default ``~/.local/state/avpc/engine.log``."""
-    state_home = os.environ.get("XDG_STATE_HOME") or Path.home() / ".local" / "state"
-    return Path(state_home) / "avpc" / "engine.log"
+    return user_state_dir() / "engine.log"
 
 
 def setup_logging(log_file: Path | None, level: int = logging.INFO) -> logging.Logger:

@@ -24,7 +24,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from avpc_plugin.checkpoints.registry import project_models_dir
+from avpc_plugin.paths import project_root, search_path, user_config_dir
 from avpc_plugin.presets.post import parse_effect
 from avpc_plugin.presets.schema import (
     SECTION_RULES,
@@ -56,23 +56,17 @@ _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
 def user_presets_dir() -> Path:
     """The per-user preset folder: ``$XDG_CONFIG_HOME/avpc/presets``, by default
     ``~/.config/avpc/presets``."""
-    config_home = os.environ.get("XDG_CONFIG_HOME") or Path.home() / ".config"
-    return Path(config_home) / "avpc" / "presets"
+    return user_config_dir() / "presets"
 
 
 def shipped_presets_dir() -> Path:
-    """The project's ``presets/`` folder, which sits beside the model registry's ``models/``."""
-    return project_models_dir().parent / "presets"
+    """The project's shipped ``presets/`` folder (in the source checkout)."""
+    return project_root() / "presets"
 
 
 def preset_search_path() -> list[Path]:
     """Preset folders in precedence order (``$AVPC_PRESETS_PATH``, user folder, shipped folder)."""
-    from_env = [Path(p) for p in os.environ.get(PRESETS_PATH_ENV, "").split(os.pathsep) if p]
-    folders: list[Path] = []
-    for folder in [*from_env, user_presets_dir(), shipped_presets_dir()]:
-        if folder not in folders:
-            folders.append(folder)
-    return folders
+    return search_path(PRESETS_PATH_ENV, user_presets_dir(), shipped_presets_dir())
 
 
 def check_preset_name(name: Any, where: str = "preset") -> str:
