@@ -12,22 +12,28 @@ from __future__ import annotations
 
 import argparse
 import time
+from pathlib import Path
 from typing import Any
 
 import torch
 
 from avpc_plugin.audio.stft import CLIP_SAMPLES
 from avpc_plugin.nets import build_net
-from avpc_plugin.train.config import LossSection
+from avpc_plugin.train.config import LossSection, load_config
 from avpc_plugin.train.objective import SeparationObjective
+
+SMALL_CONFIG = Path(__file__).resolve().parents[1] / "configs" / "avpc_small_cpu.toml"
+"""The small CPU training config; its model and frames per source are what "small" measures."""
+
+
+def _small_model() -> tuple[str, dict[str, Any], int]:
+    config = load_config(SMALL_CONFIG, check_data=False)
+    return config.model.arch, config.model.config, config.data.frames
+
 
 MODELS: dict[str, tuple[str, dict[str, Any], int]] = {
     # name: (arch, config, frames per source)
-    "small": (
-        "avpc",
-        {"visual": {"freeze_trunk": True}, "sound": {"ngf": 8, "train_cycles": 2}},
-        1,
-    ),
+    "small": _small_model(),
     "avpc-paper": ("avpc", {"sound": {"ngf": 64, "train_cycles": 4}}, 3),
     "sop": ("sop", {}, 3),
 }

@@ -120,3 +120,37 @@ def test_registered_and_rebuildable_from_config() -> None:
     rebuilt = build_net("visual", **net.config)
     assert isinstance(rebuilt, VisualNet)
     assert rebuilt.head_conv.weight.shape == (8, 512, 1, 1)
+
+
+def test_smaller_trunk_input_resizes_frames_and_pools_back_to_the_head_grid() -> None:
+    """trunk_input_size 112: the trunk sees antialiased 112 px frames, its 4 x 4 map is pooled to
+    7 x 7, and the head (same parameters as at 224) gives the usual k x k map."""
+    small = visual_net(trunk_input_size=112).eval()
+    paper = visual_net().eval()
+    assert sum(p.numel() for p in small.parameters()) == sum(p.numel() for p in paper.parameters())
+    clip = frames(2, 1)
+    with torch.no_grad():
+        maps = small(clip)
+        resized = torch.nn.functional.interpolate(
+            clip[:, :, 0], size=(112, 112), mode="bilinear", antialias=True
+        )
+        trunk_maps = small.trunk(resized)
+        assert trunk_maps.shape == (2, 512, 4, 4)
+        pooled = torch.nn.functional.adaptive_avg_pool2d(trunk_maps, 7)
+        expected = torch.nn.functional.leaky_relu(small.head_norm(small.head_conv(pooled)), 0.2)
+    assert maps.shape == (2, 16, 2, 2)
+    torch.testing.assert_close(maps, expected, rtol=1e-4, atol=1e-5)
+
+
+def test_trunk_input_size_is_recorded_only_when_not_224() -> None:
+    assert "trunk_input_size" not in visual_net().config
+    net = visual_net(trunk_input_size=112, freeze_trunk=True)
+    assert net.config["trunk_input_size"] == 112
+    rebuilt = build_net("visual", **net.config)
+    assert isinstance(rebuilt, VisualNet) and rebuilt.trunk_input_size == 112
+
+
+@pytest.mark.parametrize("size", [16, 256, 112.0, True])
+def test_bad_trunk_input_size_is_named(size: object) -> None:
+    with pytest.raises(ValueError, match="trunk_input_size"):
+        VisualNet(trunk_input_size=size)  # type: ignore[arg-type]

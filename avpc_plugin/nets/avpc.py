@@ -31,8 +31,8 @@ class AVPC(nn.Module):
 
     Args:
         visual: keyword config of :class:`~avpc_plugin.nets.visual.VisualNet` (``map_size``,
-            ``visual_channels``, ``trunk_weights``, ``freeze_trunk``); defaults give the paper's
-            16 x 2 x 2 map.
+            ``visual_channels``, ``trunk_weights``, ``freeze_trunk``, ``trunk_input_size``);
+            defaults give the paper's 16 x 2 x 2 map from 224 x 224 frames.
         sound: keyword config of :class:`~avpc_plugin.nets.pcnet.PCNet` (``ngf``,
             ``train_cycles``, ``out_channels`` = 1); defaults give the paper's ngf 64 and 4 cycles.
             ``visual_channels`` and ``visual_map_size`` follow the visual net and may be left

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 import torchvision
 from torch import Tensor, nn
 
@@ -14,6 +15,12 @@ from avpc_plugin.nets.registry import register_net
 
 TRUNK_CHANNELS = 512
 """Channels of the ResNet-18 trunk output (512 x 7 x 7 for a 224 x 224 frame)."""
+
+TRUNK_MAP_SIZE = 7
+"""Side of the ResNet-18 trunk output map for a 224 x 224 frame (the head's input)."""
+
+MIN_TRUNK_INPUT_SIZE = 32
+"""Smallest trunk input side: the trunk downsamples 32x, so 32 px already gives a 1 x 1 map."""
 
 
 def resnet18_trunk(weights: str | Path | None = None, freeze: bool = False) -> nn.Sequential:
@@ -66,10 +73,17 @@ class VisualNet(nn.Module):
         trunk_weights: optional path to torchvision ResNet-18 weights that initialise the trunk.
         freeze_trunk: keep the trunk fixed (the paper's frozen ImageNet trunk): no gradients,
             and its BatchNorm layers stay in eval mode even while the net trains.
+        trunk_input_size: side (px) the 224 x 224 frames are resized to (bilinear, antialiased)
+            before the trunk, in [32, 224]. Below 224 the trunk costs about
+            ``(size / 224) ** 2`` as much (a 4x cheaper trunk at 112 px, for small CPU models);
+            its smaller map is average-pooled back to 7 x 7 so the head and its parameters are
+            unchanged. 224 (the paper) runs the trunk on the frames as they are.
 
     ``self.config`` records ``trunk_weights`` as ``None``: the file only initialises the trunk,
     the state dict carries its weights, and a checkpoint must rebuild on machines without that
-    file. The path used is kept in ``self.trunk_weights``.
+    file. The path used is kept in ``self.trunk_weights``. ``trunk_input_size`` is recorded only
+    when it differs from 224, so the configs of paper-setting nets (and of converted reference
+    checkpoints) keep their four keys.
     """
 
     def __init__(
@@ -78,6 +92,7 @@ class VisualNet(nn.Module):
         visual_channels: int = 16,
         trunk_weights: str | Path | None = None,
         freeze_trunk: bool = False,
+        trunk_input_size: int = FRAME_SIZE,
     ) -> None:
         super().__init__()
         if map_size not in HEAD_KERNELS:
@@ -88,12 +103,24 @@ class VisualNet(nn.Module):
             or visual_channels < 1
         ):
             raise ValueError(f"visual_channels: expected a positive int, got {visual_channels!r}")
+        if (
+            not isinstance(trunk_input_size, int)
+            or isinstance(trunk_input_size, bool)
+            or not MIN_TRUNK_INPUT_SIZE <= trunk_input_size <= FRAME_SIZE
+        ):
+            raise ValueError(
+                f"trunk_input_size: expected an int in [{MIN_TRUNK_INPUT_SIZE}, {FRAME_SIZE}], "
+                f"got {trunk_input_size!r}"
+            )
         self.config: dict[str, Any] = {
             "map_size": map_size,
             "visual_channels": visual_channels,
             "trunk_weights": None,
             "freeze_trunk": bool(freeze_trunk),
         }
+        if trunk_input_size != FRAME_SIZE:
+            self.config["trunk_input_size"] = trunk_input_size
+        self.trunk_input_size = trunk_input_size
         self.trunk_weights = None if trunk_weights is None else str(trunk_weights)
         self.map_size = map_size
         self.visual_channels = visual_channels
@@ -118,8 +145,14 @@ class VisualNet(nn.Module):
         check_shape(frames, "frames", ("B", 3, "T", FRAME_SIZE, FRAME_SIZE))
         batch, _, num_frames = frames.shape[:3]
         images = frames.transpose(1, 2).reshape(batch * num_frames, 3, FRAME_SIZE, FRAME_SIZE)
+        resized = self.trunk_input_size != FRAME_SIZE
+        if resized:
+            size = (self.trunk_input_size, self.trunk_input_size)
+            images = F.interpolate(images, size, mode="bilinear", antialias=True)
         images = images.contiguous(memory_format=torch.channels_last)
         with torch.set_grad_enabled(torch.is_grad_enabled() and not self.freeze_trunk):
             trunk_maps = self.trunk(images)
+        if resized:
+            trunk_maps = F.adaptive_avg_pool2d(trunk_maps, TRUNK_MAP_SIZE)
         maps = leaky_relu_(self.head_norm(self.head_conv(trunk_maps)))
         return maps.reshape(batch, num_frames, *maps.shape[1:]).mean(dim=1).contiguous()
