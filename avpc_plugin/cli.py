@@ -8,6 +8,7 @@ from avpc_plugin import __version__
 from avpc_plugin.checkpoints.cli import models
 from avpc_plugin.data.cli import data_group
 from avpc_plugin.daw.cli import daw_group
+from avpc_plugin.demo import demo_command
 from avpc_plugin.engine.cli import engine_command
 from avpc_plugin.evaluate.cli import evaluate_command
 from avpc_plugin.presets_cli import presets_group
@@ -42,6 +43,7 @@ def nets_list() -> None:
 main.add_command(models, "models")
 main.add_command(data_group, "data")
 main.add_command(daw_group, "daw")
+main.add_command(demo_command, "demo")
 main.add_command(engine_command, "engine")
 main.add_command(presets_group, "presets")
 main.add_command(train_command, "train")
