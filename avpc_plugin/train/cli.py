@@ -32,7 +32,7 @@ def train_command(config_file: Path, resume: bool, device: str | None, no_progre
     except ValueError as err:
         raise click.BadParameter(str(err), param_hint="--device") from None
     try:
-        train_set, val_set = build_datasets(config)
+        train_set, val_set = build_datasets(config, ctx)
         trainer = Trainer(config, train_set, val_set, ctx, progress=not no_progress)
         state = trainer.fit(resume=resume)
     except (ConfigError, TrainingError, CheckpointError) as err:

@@ -80,6 +80,8 @@ class DataSection:
     fps: float = 8.0
     workers: int = 2
     """DataLoader worker processes per rank (0 = load in the training process)."""
+    cache: Path | None = None
+    """Folder of the pre-decoded clip caches (built on first use); default ``<out_dir>/cache``."""
 
 
 @dataclass(frozen=True)
@@ -184,7 +186,13 @@ _SECTIONS: dict[str, type] = {
     "hardware": HardwareSection,
 }
 _REQUIRED_TOP = ("name", "out_dir")
-_PATH_KEYS = {("data", "train"), ("data", "val"), (None, "out_dir"), (None, "init_from")}
+_PATH_KEYS = {
+    ("data", "train"),
+    ("data", "val"),
+    ("data", "cache"),
+    (None, "out_dir"),
+    (None, "init_from"),
+}
 
 
 def load_config(path: str | Path, check_data: bool = True) -> TrainConfig:

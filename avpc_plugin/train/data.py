@@ -6,16 +6,23 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from torch import Tensor
 from torch.utils.data import DataLoader, Dataset, Subset
 
+from avpc_plugin.data.cache import CachedMixSeparateDataset, ClipCache, ensure_cache
 from avpc_plugin.data.datasets import (
-    MixSeparateDataset,
     SoloClip,
     clips_from_corpus,
     clips_from_music_csv,
 )
+from avpc_plugin.data.frames import normalize_frames
 from avpc_plugin.train.config import TrainConfig
-from avpc_plugin.train.distributed import DistributedContext, shard_indices, train_sampler
+from avpc_plugin.train.distributed import (
+    DistributedContext,
+    barrier,
+    shard_indices,
+    train_sampler,
+)
 
 RCOP_SOURCES = 3
 """RCoP pre-training draws three solos A, B, C per item."""
@@ -26,33 +33,66 @@ def read_clips(path: Path) -> list[SoloClip]:
     return clips_from_corpus(path) if path.is_dir() else clips_from_music_csv(path)
 
 
-def build_datasets(config: TrainConfig) -> tuple[Dataset[Any], Dataset[Any]]:
+def build_datasets(
+    config: TrainConfig, ctx: DistributedContext | None = None
+) -> tuple[Dataset[Any], Dataset[Any]]:
     """``(train, val)`` mix-and-separate datasets of a config (RCoP: 3-source training items).
 
-    Validation mixtures are fixed (they depend only on the seed and the index).
+    Both read pre-decoded caches (memory-mapped audio, uint8 frames: see
+    :mod:`avpc_plugin.data.cache`) under ``[data] cache`` (default ``<out_dir>/cache``), built on
+    first use by the main rank while the others wait. Items carry uint8 frames;
+    :func:`batch_to_device` normalises them on the training device. Validation mixtures are fixed
+    (they depend only on the seed and the index).
     """
     data = config.data
-    train_clips, val_clips = read_clips(data.train), read_clips(data.val)
-    train = MixSeparateDataset(
-        train_clips,
+    cache_root = data.cache or config.out_dir / "cache"
+    train_cache = _shared_cache(read_clips(data.train), cache_root / "train", data.fps, ctx)
+    val_cache = _shared_cache(read_clips(data.val), cache_root / "val", data.fps, ctx)
+    common: dict[str, Any] = {
+        "num_frames": data.frames,
+        "stride_frames": data.frame_stride,
+        "normalize": False,
+    }
+    train = CachedMixSeparateDataset(
+        train_cache,
         n_sources=RCOP_SOURCES if config.stage == "rcop" else data.sources,
         train=True,
         length=data.train_items or None,
-        num_frames=data.frames,
-        stride_frames=data.frame_stride,
-        fps=data.fps,
+        **common,
     )
-    val = MixSeparateDataset(
-        val_clips,
+    val = CachedMixSeparateDataset(
+        val_cache,
         n_sources=data.val_sources,
         train=False,
         seed=config.seed,
         length=data.val_items or None,
-        num_frames=data.frames,
-        stride_frames=data.frame_stride,
-        fps=data.fps,
+        **common,
     )
     return train, val
+
+
+def _shared_cache(
+    clips: list[SoloClip], folder: Path, fps: float, ctx: DistributedContext | None
+) -> ClipCache:
+    """The cache of ``clips`` in ``folder``: built (if needed) by the main rank only."""
+    if ctx is None or ctx.is_main:
+        cache = ensure_cache(clips, folder, fps=fps)
+    if ctx is not None:
+        barrier(ctx)
+        if not ctx.is_main:
+            cache = ClipCache(folder)
+    return cache
+
+
+def batch_to_device(batch: dict[str, Any], device: torch.device) -> tuple[Tensor, Tensor, Tensor]:
+    """``(mix (B, L), audios (B, N, L), frames (B, N, 3, T, H, W))`` on ``device``; uint8 frames
+    (from the caches) are ImageNet-normalised there, float frames are taken as they are."""
+    mix = batch["mix"].to(device, non_blocking=True)
+    audios = batch["audios"].to(device, non_blocking=True)
+    frames = batch["frames"].to(device, non_blocking=True)
+    if frames.dtype == torch.uint8:
+        frames = normalize_frames(frames)
+    return mix, audios, frames
 
 
 def _collate(items: list[dict[str, Any]]) -> dict[str, Any]:

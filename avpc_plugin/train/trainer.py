@@ -41,7 +41,7 @@ from avpc_plugin.checkpoints.format import (
 from avpc_plugin.nets.rcop import RCoPHeads
 from avpc_plugin.nets.registry import build_net
 from avpc_plugin.train.config import ConfigError, TrainConfig
-from avpc_plugin.train.data import make_loaders
+from avpc_plugin.train.data import batch_to_device, make_loaders
 from avpc_plugin.train.distributed import DistributedContext, barrier, wrap_model
 from avpc_plugin.train.objective import RCoPObjective, SeparationObjective
 from avpc_plugin.train.plots import plot_curves, read_metrics
@@ -281,10 +281,7 @@ class Trainer:
         )  # fmt: skip
         tick = time.perf_counter()
         for index, batch in enumerate(bar):
-            device = self.ctx.device
-            mix = batch["mix"].to(device, non_blocking=True)
-            audios = batch["audios"].to(device, non_blocking=True)
-            frames = batch["frames"].to(device, non_blocking=True)
+            mix, audios, frames = batch_to_device(batch, self.ctx.device)
             loss = self.runner(mix, audios, frames).loss
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()

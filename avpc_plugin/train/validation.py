@@ -17,6 +17,7 @@ from torch import nn
 
 from avpc_plugin.audio.frontend import masks_to_waves
 from avpc_plugin.metrics import METRIC_NAMES, separation_scores
+from avpc_plugin.train.data import batch_to_device
 from avpc_plugin.train.distributed import DistributedContext, gather_lists
 
 
@@ -44,9 +45,7 @@ def validate(
     records: list[dict[str, float]] = []
     with torch.no_grad():
         for batch in loader:
-            mix = batch["mix"].to(ctx.device, non_blocking=True)
-            audios = batch["audios"].to(ctx.device, non_blocking=True)
-            frames = batch["frames"].to(ctx.device, non_blocking=True)
+            mix, audios, frames = batch_to_device(batch, ctx.device)
             out = objective(mix, audios, frames)
             loss = float(out.loss)
             if not separation or out.logits is None or out.analysis is None:
