@@ -47,7 +47,6 @@ def setup(tmp_path_factory: pytest.TempPathFactory) -> Any:
     model = save_checkpoint(DelayedIdentity(delay=0.1), root / "models", "slow-identity")
     media = {
         "short": make_media(root, 1.0, rate=8000, name="short"),
-        "medium": make_media(root, 12.0, rate=8000, name="medium"),
         "long": make_media(root, 40.0, rate=8000, name="long"),
     }
     engine = EngineProcess(model, root / "engine.log", "--batch-segments", "1")
@@ -106,7 +105,9 @@ def test_hello_models_and_presets(setup: Any) -> None:
 
 
 def test_job_end_to_end_over_tcp(setup: Any) -> None:
-    media, out = setup["media"]["medium"], setup["root"] / "e2e"
+    # 30 s of audio: about 10 model windows of 0.1 s sleep each, so the job lasts over a second
+    # on any machine and its progress rate can be checked
+    media, out = setup["media"]["long"], setup["root"] / "e2e"
     client = setup["engine"].client("tcp")
     job = make_job(
         str(media["wav"]),
@@ -114,7 +115,7 @@ def test_job_end_to_end_over_tcp(setup: Any) -> None:
         str(out),
         video=str(media["video"]),
         start=1.0,
-        end=11.0,
+        end=31.0,
         bit_depth="32f",
         residual=True,
     )
@@ -122,7 +123,7 @@ def test_job_end_to_end_over_tcp(setup: Any) -> None:
     result = client.follow(job_id, silence_timeout=10)
     client.close()
     assert result.error is None and result.summary is not None
-    mix, rate = read_audio(media["wav"], start=1.0, end=11.0)
+    mix, rate = read_audio(media["wav"], start=1.0, end=31.0)
     assert [s.name for s in result.stems] == ["left", "right", "residual"]
     for stem in result.stems:
         assert (stem.start_sample, stem.sample_rate, stem.start_seconds) == (8000, 8000, 1.0)
