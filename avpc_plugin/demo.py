@@ -23,8 +23,8 @@ import dataclasses
 import io
 import os
 import time
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import AbstractContextManager, contextmanager
+from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -37,6 +37,7 @@ from avpc_plugin.audio.io import BitDepth
 from avpc_plugin.checkpoints.format import LoadedCheckpoint
 from avpc_plugin.data.scene import SceneRecord
 from avpc_plugin.separate import Separator, StemQuery
+from avpc_plugin.separate.progress import progress_bar
 from avpc_plugin.separate.separator import RESIDUAL, ProgressCallback
 
 if TYPE_CHECKING:
@@ -223,29 +224,6 @@ def scene_queries(scene: SceneRecord) -> list[StemQuery]:
 
 
 # ---------------------------------------------------------------------------- separate, score
-
-
-@contextmanager
-def progress_bar(description: str) -> Iterator[ProgressCallback]:
-    """A tqdm bar (on stderr) driven by the Separator's ``(fraction, message)`` callback."""
-    from tqdm import tqdm
-
-    bar = tqdm(
-        total=1000,
-        desc=description,
-        leave=True,
-        bar_format="{desc}: {percentage:3.0f}%|{bar}| [{elapsed}<{remaining}] {postfix}",
-    )
-
-    def update(fraction: float, message: str) -> None:
-        bar.n = min(1000, round(fraction * 1000))
-        bar.set_postfix_str(message, refresh=False)
-        bar.refresh()
-
-    try:
-        yield update
-    finally:
-        bar.close()
 
 
 def separate_scene(

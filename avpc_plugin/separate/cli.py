@@ -25,6 +25,7 @@ from avpc_plugin.audio.io import (
     is_video_container,
 )
 from avpc_plugin.separate.output import DEFAULT_TEMPLATE, check_template, output_paths
+from avpc_plugin.separate.progress import progress_bar
 from avpc_plugin.separate.query import StemQuery, parse_stem_spec
 from avpc_plugin.separate.separator import RESIDUAL, Separator
 
@@ -225,8 +226,6 @@ def _separate_one(
     overwrite: bool,
     claimed: dict[Path, Path],
 ) -> _Outcome:
-    from tqdm import tqdm
-
     began = time.perf_counter()
     if not path.is_file():
         return _Outcome(path, False, f"{path}: no such file")
@@ -248,39 +247,24 @@ def _separate_one(
         return _Outcome(path, False, f"{path}: an audio file needs --video for the visual queries")
     claimed.update(dict.fromkeys(targets.values(), path))
 
-    bar = tqdm(
-        total=1000,
-        desc=path.name,
-        unit="‰",
-        leave=True,
-        bar_format="{desc}: {percentage:3.0f}%|{bar}| [{elapsed}<{remaining}] {postfix}",
-    )
-
-    def progress(fraction: float, message: str) -> None:
-        bar.n = min(1000, round(fraction * 1000))
-        bar.set_postfix_str(message, refresh=False)
-        bar.refresh()
-
     try:
-        written = separator.separate_to_files(
-            path,
-            targets,
-            stems=queries,
-            start=start,
-            end=end,
-            residual=residual,
-            normalise=normalise,
-            bit_depth=bit_depth,
-            overwrite=overwrite,
-            progress=progress,
-        )
+        with progress_bar(path.name) as progress:
+            written = separator.separate_to_files(
+                path,
+                targets,
+                stems=queries,
+                start=start,
+                end=end,
+                residual=residual,
+                normalise=normalise,
+                bit_depth=bit_depth,
+                overwrite=overwrite,
+                progress=progress,
+            )
     except KeyboardInterrupt:
-        bar.close()
         raise
     except Exception as err:
-        bar.close()
         return _Outcome(path, False, _message(err), wall_seconds=time.perf_counter() - began)
-    bar.close()
     from avpc_plugin.audio.io import audio_info
 
     seconds = 0.0
