@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
 
 import pytest
 import torch
 from click.testing import CliRunner, Result
+from helpers_nets import TINY_LINEAR as TINY
+from helpers_nets import TinyLinear
 from torch import nn
 
 from avpc_plugin.checkpoints import (
@@ -21,22 +22,6 @@ from avpc_plugin.checkpoints import (
 from avpc_plugin.checkpoints.convert import to_reference_state_dicts
 from avpc_plugin.cli import main
 from avpc_plugin.nets import build_net
-from avpc_plugin.nets.registry import register_net
-
-TINY = "test-cli-tiny"
-
-
-@register_net(TINY)
-class TinyLinear(nn.Module):
-    """(B, features) -> (B, 2): features * 2 + 2 parameters."""
-
-    def __init__(self, features: int = 4) -> None:
-        super().__init__()
-        self.config: dict[str, Any] = {"features": features}
-        self.linear = nn.Linear(features, 2)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.linear(x)
 
 
 @pytest.fixture

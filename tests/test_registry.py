@@ -5,11 +5,11 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Any
 
 import pytest
 import torch
-from torch import nn
+from helpers_nets import TINY_LINEAR as TINY
+from helpers_nets import TinyLinear
 
 from avpc_plugin.checkpoints import (
     CheckpointError,
@@ -28,22 +28,6 @@ from avpc_plugin.checkpoints import (
     verify_model,
 )
 from avpc_plugin.checkpoints.registry import project_models_dir, read_index
-from avpc_plugin.nets.registry import register_net
-
-TINY = "test-registry-tiny"
-
-
-@register_net(TINY)
-class TinyLinear(nn.Module):
-    """(B, features) -> (B, 2)."""
-
-    def __init__(self, features: int = 4) -> None:
-        super().__init__()
-        self.config: dict[str, Any] = {"features": features}
-        self.linear = nn.Linear(features, 2)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.linear(x)
 
 
 @pytest.fixture
