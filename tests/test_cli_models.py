@@ -201,3 +201,53 @@ def test_convert_errors(models_dir: Path, tmp_path: Path) -> None:
     missing = convert("absent.pth", sound)
     assert missing.exit_code == 2 and "absent.pth" in missing.output
     assert not out.exists() or list(out.iterdir()) == []
+
+
+def test_export_half_drops_resume_state_and_registers(models_dir: Path, tmp_path: Path) -> None:
+    torch.manual_seed(0)
+    model = build_net("avpc", sound={"ngf": 4, "train_cycles": 1})
+    state = {"optimizer": {"m": torch.randn(400_000)}}
+    run_file = save_checkpoint(model, tmp_path / "run", "run", summary={"steps": 7}, extra=state)
+    card = tmp_path / "card.md"
+    card.write_text("# a card\n")
+    result = invoke(
+        "export", str(run_file), "--name", "avpc-small", "--out", str(models_dir), "--half",
+        "--register", "--default", "--card", str(card), "--description", "exported net",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    entry = find_model("avpc-small")
+    assert entry.default and entry.description == "exported net"
+    assert entry.card is not None and entry.card.resolve() == card.resolve()
+    assert entry.file.stat().st_size < run_file.stat().st_size / 2  # no optimizer, half weights
+    raw = torch.load(entry.file, weights_only=True)
+    assert raw["extra"] == {} and raw["summary"]["steps"] == 7
+    assert raw["summary"]["exported_from"]["file"] == run_file.name
+    floats = [t for t in raw["state_dict"].values() if t.is_floating_point()]
+    assert floats and all(t.dtype == torch.float16 for t in floats)
+    loaded = load_checkpoint(entry.file)
+    for key, tensor in model.state_dict().items():
+        got = loaded.model.state_dict()[key]
+        assert got.dtype == tensor.dtype, key
+        if tensor.is_floating_point():  # float16 keeps 11 significant bits
+            assert torch.allclose(got, tensor, rtol=1e-3, atol=1e-4), key
+        else:
+            assert torch.equal(got, tensor), key
+
+
+def test_export_full_keeps_the_weights_and_refuses_bad_input(
+    models_dir: Path, tmp_path: Path
+) -> None:
+    model = build_net("avpc", sound={"ngf": 4, "train_cycles": 1})
+    run_file = save_checkpoint(model, tmp_path / "run", "run")
+    out = tmp_path / "release"
+    result = invoke("export", str(run_file), "--name", "full", "--out", str(out))
+    assert result.exit_code == 0, result.output
+    (written,) = out.glob("full-*.pt")
+    loaded = load_checkpoint(written)
+    for key, tensor in model.state_dict().items():
+        assert torch.equal(loaded.model.state_dict()[key], tensor), key
+    assert_user_error(invoke("export", "no-such-model", "--name", "x", "--out", str(out)),
+                      "no-such-model")  # fmt: skip
+    assert_user_error(invoke("export", "absent.pt", "--name", "x", "--out", str(out)), "absent.pt")
+    needs = invoke("export", str(run_file), "--name", "x", "--out", str(out), "--card", __file__)
+    assert needs.exit_code == 2 and "need --register" in needs.output

@@ -184,6 +184,27 @@ def test_config_rebuilds_the_same_architecture() -> None:
     assert model.config["trunk_weights"] is None
 
 
+def test_trunk_input_size_resizes_frames_before_the_trunk() -> None:
+    """At 64 px the trunk sees the antialiased 64 px frames (its 2 x 2 map is max-pooled)."""
+    model = small_model(trunk_input_size=64).eval()
+    assert model.config["trunk_input_size"] == 64
+    assert "trunk_input_size" not in small_model().config
+    frames = torch.randn(1, 2, 3, 1, FRAME, FRAME)
+    with torch.no_grad():
+        vectors = model.visual_features(frames)
+        images = torch.nn.functional.interpolate(
+            frames[0, :, :, 0], (64, 64), mode="bilinear", antialias=True
+        )
+        maps = model.visual_net.head(model.visual_net.trunk(images))
+    assert maps.shape[-2:] == (2, 2)
+    expected = torch.sigmoid(maps.amax(dim=(2, 3)))
+    torch.testing.assert_close(vectors[0], expected, rtol=1e-5, atol=1e-6)
+    rebuilt = build_net("sop", **model.config)
+    rebuilt.load_state_dict(model.state_dict())
+    with pytest.raises(ValueError, match="trunk_input_size"):
+        small_model(trunk_input_size=16)
+
+
 @pytest.mark.parametrize(
     ("mix_shape", "frames_shape", "argument"),
     [

@@ -217,6 +217,44 @@ def _checkpoint_name(ctx: click.Context, param: click.Parameter, value: str) -> 
         raise click.BadParameter(str(err), ctx=ctx, param=param) from err
 
 
+def _register_options(command: CommandT) -> CommandT:
+    """The ``--register`` / ``--description`` / ``--card`` / ``--default`` options."""
+    options = [
+        click.option("--register", is_flag=True, help="Add the checkpoint to OUT/index.json."),
+        click.option("--description", default=None, help="Registry description (--register)."),
+        click.option(
+            "--card",
+            default=None,
+            type=click.Path(exists=True, dir_okay=False, path_type=Path),
+            help="Markdown model card to list with it (--register).",
+        ),
+        click.option(
+            "--default", "make_default", is_flag=True, help="Make it OUT's default model."
+        ),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
+def _check_register_options(
+    register: bool, description: str | None, card: Path | None, make_default: bool
+) -> None:
+    if (description is not None or card is not None or make_default) and not register:
+        raise click.UsageError("--description, --card and --default need --register")
+
+
+def _register(
+    path: Path, out_dir: Path, name: str, description: str, card: Path | None, default: bool
+) -> None:
+    from avpc_plugin.checkpoints import register_model
+
+    entry = register_model(
+        path, out_dir, description=description, card=card, default=default, name=name
+    )
+    click.echo(f"registered {entry.name!r} in {entry.index}")
+
+
 @models.command("convert", short_help="Convert reference checkpoints.")
 @click.option(
     "--frame",
@@ -240,9 +278,7 @@ def _checkpoint_name(ctx: click.Context, param: click.Parameter, value: str) -> 
     type=click.Path(file_okay=False, path_type=Path),
     help="Output folder (created if missing).",
 )
-@click.option("--register", is_flag=True, help="Add the checkpoint to OUT/index.json.")
-@click.option("--description", default=None, help="Registry description (with --register).")
-@click.option("--default", "make_default", is_flag=True, help="Make it OUT's default model.")
+@_register_options
 @_user_errors
 def models_convert(
     frame_file: Path,
@@ -251,6 +287,7 @@ def models_convert(
     out_dir: Path,
     register: bool,
     description: str | None,
+    card: Path | None,
     make_default: bool,
 ) -> None:
     """Convert reference-implementation checkpoints (net_frame / net_sound) to an avpc one."""
@@ -259,13 +296,11 @@ def models_convert(
         build_model,
         convert_reference_state_dicts,
         read_state_dict_file,
-        register_model,
         save_checkpoint,
         sha256_file,
     )
 
-    if (description is not None or make_default) and not register:
-        raise click.UsageError("--description and --default need --register")
+    _check_register_options(register, description, card, make_default)
     frame_state = read_state_dict_file(frame_file)
     sound_state = read_state_dict_file(sound_file)
     try:
@@ -284,5 +319,58 @@ def models_convert(
     click.echo(f"wrote {path}")
     if register:
         about = description or f"converted from {frame_file.name} and {sound_file.name}"
-        entry = register_model(path, out_dir, description=about, default=make_default, name=name)
-        click.echo(f"registered {entry.name!r} in {entry.index}")
+        _register(path, out_dir, name, about, card, make_default)
+
+
+@models.command("export", short_help="Write a release copy of a checkpoint.")
+@click.argument("model")
+@click.option("--name", required=True, callback=_checkpoint_name, help="Checkpoint name stem.")
+@click.option(
+    "--out",
+    "out_dir",
+    required=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Output folder (created if missing).",
+)
+@click.option(
+    "--half/--full",
+    default=False,
+    show_default=True,
+    help="Store the weights as float16 (half the file; loading casts them back to float32).",
+)
+@_register_options
+@_user_errors
+def models_export(
+    model: str,
+    name: str,
+    out_dir: Path,
+    half: bool,
+    register: bool,
+    description: str | None,
+    card: Path | None,
+    make_default: bool,
+) -> None:
+    """Copy MODEL (a registered name or a .pt file, e.g. a run's best checkpoint) for release.
+
+    The copy keeps the net, its config and its training summary, and drops the resume state
+    (optimizer and RNG), which is most of a training checkpoint's size.
+    """
+    import torch
+
+    from avpc_plugin.checkpoints import load_checkpoint, resolve_model, save_checkpoint
+
+    _check_register_options(register, description, card, make_default)
+    try:
+        source = resolve_model(model)
+    except KeyError as err:
+        raise click.ClickException(str(err.args[0])) from err
+    except FileNotFoundError as err:
+        raise click.ClickException(str(err)) from err
+    loaded = load_checkpoint(source)
+    summary = {**loaded.summary, "exported_from": {"file": source.name, "sha256": loaded.sha256}}
+    dtype = torch.float16 if half else None
+    path = save_checkpoint(loaded.model, out_dir, name, summary=summary, weights_dtype=dtype)
+    click.echo(f"wrote {path} ({_human_bytes(path.stat().st_size)})")
+    if register:
+        _register(path, out_dir, name, description or f"exported from {source.name}", card,
+                  make_default)  # fmt: skip

@@ -165,6 +165,7 @@ def save_checkpoint(
     name: str,
     summary: Mapping[str, Any] | None = None,
     extra: Mapping[str, Any] | None = None,
+    weights_dtype: torch.dtype | None = None,
 ) -> Path:
     """Write ``model`` as ``<directory>/<name>-<sha8>.pt`` and return that path.
 
@@ -180,6 +181,8 @@ def save_checkpoint(
         name: file-name stem; letters, digits, ``-``, ``_``, ``.``.
         summary: JSON-friendly training summary (steps, epochs, data, metrics, hardware, time).
         extra: optional tensors / plain containers (optimizer state, RNG state) for exact resume.
+        weights_dtype: store the floating-point weights in this dtype (``torch.float16`` halves
+            a release file); loading casts them back to the net's own dtype. ``None`` keeps them.
 
     Raises:
         ValueError: bad name, a model that is not a registered net, or summary / extra values
@@ -188,7 +191,7 @@ def save_checkpoint(
         CheckpointError: a different file already exists under the final name.
     """
     validate_name(name)
-    payload = checkpoint_payload(model, summary=summary, extra=extra)
+    payload = checkpoint_payload(model, summary=summary, extra=extra, weights_dtype=weights_dtype)
     folder = Path(directory)
     folder.mkdir(parents=True, exist_ok=True)
 
@@ -215,8 +218,13 @@ def checkpoint_payload(
     model: nn.Module,
     summary: Mapping[str, Any] | None = None,
     extra: Mapping[str, Any] | None = None,
+    weights_dtype: torch.dtype | None = None,
 ) -> dict[str, Any]:
-    """The dict ``save_checkpoint`` writes (see the module docstring), tensors moved to the CPU."""
+    """The dict ``save_checkpoint`` writes (see the module docstring), tensors moved to the CPU.
+
+    With ``weights_dtype``, floating-point state-dict tensors are cast to it (integer buffers
+    such as BatchNorm's ``num_batches_tracked`` are kept).
+    """
     net = _unwrap_parallel(model)
     arch = getattr(type(net), "registered_name", None)
     config = getattr(net, "config", None)
@@ -235,6 +243,11 @@ def checkpoint_payload(
     _check_plain(summary, "summary", allow_tensors=False)
     _check_plain(extra, "extra", allow_tensors=True)
     state_dict = {key: value.detach().cpu() for key, value in net.state_dict().items()}
+    if weights_dtype is not None:
+        state_dict = {
+            key: value.to(weights_dtype) if value.is_floating_point() else value
+            for key, value in state_dict.items()
+        }
     return {
         "format": FORMAT_NAME,
         "format_version": FORMAT_VERSION,

@@ -42,7 +42,13 @@ from torch import Tensor, nn
 from avpc_plugin.nets.avpc import LOG_FLOOR
 from avpc_plugin.nets.layers import check_shape
 from avpc_plugin.nets.registry import register_net
-from avpc_plugin.nets.visual import TRUNK_CHANNELS, resnet18_trunk
+from avpc_plugin.nets.visual import (
+    FRAME_SIZE,
+    TRUNK_CHANNELS,
+    check_trunk_input_size,
+    resnet18_trunk,
+    run_trunk,
+)
 
 LEAKY_SLOPE = 0.2
 """Negative slope of the LeakyReLU before each U-Net down-step."""
@@ -135,9 +141,11 @@ class SoundOfPixelsVisualNet(nn.Module):
         feature_channels: int = 32,
         trunk_weights: str | Path | None = None,
         freeze_trunk: bool = False,
+        trunk_input_size: int = FRAME_SIZE,
     ) -> None:
         super().__init__()
         self.freeze_trunk = freeze_trunk
+        self.trunk_input_size = check_trunk_input_size(trunk_input_size)
         self.trunk = resnet18_trunk(trunk_weights, freeze=freeze_trunk)
         self.head = nn.Conv2d(TRUNK_CHANNELS, feature_channels, kernel_size=3, padding=1)
 
@@ -151,7 +159,8 @@ class SoundOfPixelsVisualNet(nn.Module):
         """(M, 3, T, H, W) ImageNet-normalised frames -> (M, K) visual features in (0, 1)."""
         sources, channels, times, height, width = frames.shape
         images = frames.transpose(1, 2).reshape(sources * times, channels, height, width)
-        maps = self.head(self.trunk(images))  # (M * T, K, h, w)
+        trunk_maps = run_trunk(self.trunk, images, self.trunk_input_size, self.freeze_trunk)
+        maps = self.head(trunk_maps)  # (M * T, K, h, w)
         pooled = maps.reshape(sources, times, maps.shape[1], -1).amax(dim=(1, 3))
         return torch.sigmoid(pooled)
 
@@ -184,6 +193,12 @@ class SoundOfPixels(nn.Module):
         trunk_weights: optional path to a torchvision ResNet-18 state dict; ``None`` keeps the
             random init. Nothing is downloaded.
         freeze_trunk: freeze the ResNet-18 trunk (Sound-of-Pixels fine-tunes it: default False).
+        trunk_input_size: side (px) the frames are resized to before the trunk, in [32, 224]
+            (as AVPC's ``visual.trunk_input_size``; 224, the paper, keeps them as they are).
+
+    ``self.config`` records ``trunk_weights`` as ``None``: the file only initialises the trunk
+    and the state dict carries its weights, so a checkpoint rebuilds on machines without it.
+    ``trunk_input_size`` is recorded only when it differs from 224.
     """
 
     def __init__(
@@ -193,6 +208,7 @@ class SoundOfPixels(nn.Module):
         unet_levels: int = 7,
         trunk_weights: str | Path | None = None,
         freeze_trunk: bool = False,
+        trunk_input_size: int = FRAME_SIZE,
     ) -> None:
         super().__init__()
         for key, value in (
@@ -206,11 +222,15 @@ class SoundOfPixels(nn.Module):
             "ngf": ngf,
             "feature_channels": feature_channels,
             "unet_levels": unet_levels,
-            "trunk_weights": None if trunk_weights is None else str(trunk_weights),
+            "trunk_weights": None,
             "freeze_trunk": bool(freeze_trunk),
         }
+        if trunk_input_size != FRAME_SIZE:
+            self.config["trunk_input_size"] = trunk_input_size
         self.sound_net = SoundOfPixelsUNet(ngf, feature_channels, unet_levels)
-        self.visual_net = SoundOfPixelsVisualNet(feature_channels, trunk_weights, freeze_trunk)
+        self.visual_net = SoundOfPixelsVisualNet(
+            feature_channels, trunk_weights, freeze_trunk, trunk_input_size
+        )
         self.synthesizer = DotProductSynthesizer(feature_channels)
 
     @property

@@ -59,6 +59,35 @@ FRAME_SIZE = 224
 """Side (pixels) of the square RGB frames the visual net takes."""
 
 
+def check_trunk_input_size(size: Any) -> int:
+    """Return ``size`` if it is a valid trunk input side (an int in [32, 224]); else ValueError."""
+    if (
+        not isinstance(size, int)
+        or isinstance(size, bool)
+        or not (MIN_TRUNK_INPUT_SIZE <= size <= FRAME_SIZE)
+    ):
+        raise ValueError(
+            f"trunk_input_size: expected an int in [{MIN_TRUNK_INPUT_SIZE}, {FRAME_SIZE}], "
+            f"got {size!r}"
+        )
+    return size
+
+
+def run_trunk(trunk: nn.Module, images: Tensor, input_size: int, frozen: bool) -> Tensor:
+    """Trunk maps of frames seen at ``input_size`` px: (N, 3, 224, 224) -> (N, 512, s, s).
+
+    ``s`` is ``ceil(input_size / 32)`` (7 at 224). Below 224 the frames are first resized
+    (bilinear, antialiased), which makes the trunk about ``(input_size / 224) ** 2`` as costly.
+    A ``frozen`` trunk runs without autograd.
+    """
+    if input_size != FRAME_SIZE:
+        size = (input_size, input_size)
+        images = F.interpolate(images, size, mode="bilinear", antialias=True)
+    images = images.contiguous(memory_format=torch.channels_last)
+    with torch.set_grad_enabled(torch.is_grad_enabled() and not frozen):
+        return trunk(images)
+
+
 @register_net("visual")
 class VisualNet(nn.Module):
     """ResNet-18 trunk and a conv head: T frames of a source -> one (C, k, k) feature map.
@@ -103,15 +132,7 @@ class VisualNet(nn.Module):
             or visual_channels < 1
         ):
             raise ValueError(f"visual_channels: expected a positive int, got {visual_channels!r}")
-        if (
-            not isinstance(trunk_input_size, int)
-            or isinstance(trunk_input_size, bool)
-            or not MIN_TRUNK_INPUT_SIZE <= trunk_input_size <= FRAME_SIZE
-        ):
-            raise ValueError(
-                f"trunk_input_size: expected an int in [{MIN_TRUNK_INPUT_SIZE}, {FRAME_SIZE}], "
-                f"got {trunk_input_size!r}"
-            )
+        check_trunk_input_size(trunk_input_size)
         self.config: dict[str, Any] = {
             "map_size": map_size,
             "visual_channels": visual_channels,
@@ -145,14 +166,8 @@ class VisualNet(nn.Module):
         check_shape(frames, "frames", ("B", 3, "T", FRAME_SIZE, FRAME_SIZE))
         batch, _, num_frames = frames.shape[:3]
         images = frames.transpose(1, 2).reshape(batch * num_frames, 3, FRAME_SIZE, FRAME_SIZE)
-        resized = self.trunk_input_size != FRAME_SIZE
-        if resized:
-            size = (self.trunk_input_size, self.trunk_input_size)
-            images = F.interpolate(images, size, mode="bilinear", antialias=True)
-        images = images.contiguous(memory_format=torch.channels_last)
-        with torch.set_grad_enabled(torch.is_grad_enabled() and not self.freeze_trunk):
-            trunk_maps = self.trunk(images)
-        if resized:
+        trunk_maps = run_trunk(self.trunk, images, self.trunk_input_size, self.freeze_trunk)
+        if self.trunk_input_size != FRAME_SIZE:
             trunk_maps = F.adaptive_avg_pool2d(trunk_maps, TRUNK_MAP_SIZE)
         maps = leaky_relu_(self.head_norm(self.head_conv(trunk_maps)))
         return maps.reshape(batch, num_frames, *maps.shape[1:]).mean(dim=1).contiguous()
