@@ -9,14 +9,18 @@ flat picture of its own colour, so sight and sound identify each other without a
 from __future__ import annotations
 
 import itertools
+import json
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from avpc_plugin.audio.io import write_audio
 from avpc_plugin.audio.mixing import make_mixture, peak_normalize
 from avpc_plugin.audio.stft import CLIP_SAMPLES, MODEL_RATE
+from avpc_plugin.video.encode import write_mp4
 
 FUNDAMENTALS = (196.0, 392.0, 784.0, 1568.0)
 """Hz: one per instrument, an octave apart so the harmonics of any two barely overlap."""
@@ -94,3 +98,23 @@ def tiny_config_dict(out_dir: str, **overrides: Any) -> dict[str, Any]:
         else:
             config[section] = values
     return config
+
+
+def write_tone_benchmark(folder: Path, count: int = 1) -> None:
+    """A benchmark set (manifest.jsonl, mixes/, src/, vid/) of ``count`` ToneMixtures items."""
+    data = ToneMixtures(count=count)
+    for sub in ("mixes", "src", "vid"):
+        (folder / sub).mkdir(parents=True, exist_ok=True)
+    lines = []
+    for i, item in enumerate(data.items):
+        write_audio(folder / f"mixes/{i}.wav", item["mix"].numpy(), MODEL_RATE, "32f")
+        sources = []
+        for k, name in enumerate(item["instruments"]):
+            write_audio(folder / f"src/{i}_{k}.wav", item["audios"][k].numpy(), MODEL_RATE, "32f")
+            colour = np.clip((np.array(COLOURS[int(name[-1])]) + 2) * 60, 0, 255).astype(np.uint8)
+            write_mp4(folder / f"vid/{i}_{k}.mp4", np.tile(colour, (48, 64, 64, 1)), fps=8.0)
+            sources.append(
+                {"instrument": name, "audio": f"src/{i}_{k}.wav", "video": f"vid/{i}_{k}.mp4"}
+            )
+        lines.append(json.dumps({"id": str(i), "mix": f"mixes/{i}.wav", "sources": sources}))
+    (folder / "manifest.jsonl").write_text("\n".join(lines) + "\n")

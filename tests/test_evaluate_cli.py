@@ -9,35 +9,13 @@ import click
 import numpy as np
 import torch
 from click.testing import CliRunner
-from helpers_train import COLOURS, ToneMixtures
+from helpers_train import ToneMixtures, write_tone_benchmark
 
-from avpc_plugin.audio.io import write_audio
-from avpc_plugin.audio.stft import MODEL_RATE
 from avpc_plugin.checkpoints import save_checkpoint
 from avpc_plugin.evaluate.benchmark import oracle_estimates
 from avpc_plugin.evaluate.cli import evaluate_command
 from avpc_plugin.metrics import bss_eval
 from avpc_plugin.nets import build_net
-from avpc_plugin.video.encode import write_mp4
-
-
-def make_set(folder: Path, count: int = 1) -> None:
-    data = ToneMixtures(count=count)
-    for sub in ("mixes", "src", "vid"):
-        (folder / sub).mkdir(parents=True, exist_ok=True)
-    lines = []
-    for i, item in enumerate(data.items):
-        write_audio(folder / f"mixes/{i}.wav", item["mix"].numpy(), MODEL_RATE, "32f")
-        sources = []
-        for k, name in enumerate(item["instruments"]):
-            write_audio(folder / f"src/{i}_{k}.wav", item["audios"][k].numpy(), MODEL_RATE, "32f")
-            colour = np.clip((np.array(COLOURS[int(name[-1])]) + 2) * 60, 0, 255).astype(np.uint8)
-            write_mp4(folder / f"vid/{i}_{k}.mp4", np.tile(colour, (48, 64, 64, 1)), fps=8.0)
-            sources.append(
-                {"instrument": name, "audio": f"src/{i}_{k}.wav", "video": f"vid/{i}_{k}.mp4"}
-            )
-        lines.append(json.dumps({"id": str(i), "mix": f"mixes/{i}.wav", "sources": sources}))
-    (folder / "manifest.jsonl").write_text("\n".join(lines) + "\n")
 
 
 def test_oracle_masks_beat_the_mixture() -> None:
@@ -54,7 +32,7 @@ def test_oracle_masks_beat_the_mixture() -> None:
 def test_evaluate_writes_table_json_and_markdown(tmp_path: Path) -> None:
     torch.manual_seed(0)
     bench = tmp_path / "bench"
-    make_set(bench)
+    write_tone_benchmark(bench)
     model = build_net("avpc", visual={"freeze_trunk": True}, sound={"ngf": 4, "train_cycles": 1})
     checkpoint = save_checkpoint(model, tmp_path, "tiny")
     out = tmp_path / "reports"

@@ -146,6 +146,7 @@ def evaluate_benchmark(
     mixtures: list[BenchmarkMixture],
     separate: Callable[[BenchmarkMixture, np.ndarray], np.ndarray],
     progress: Callable[[int, int], None] | None = None,
+    reference_rows: bool = True,
 ) -> EvaluationResult:
     """Score ``separate`` and the reference rows on every mixture.
 
@@ -154,6 +155,8 @@ def evaluate_benchmark(
         separate: ``(mixture, mix (L,) at the model rate) -> (N, L)`` estimates, sources in
             manifest order (e.g. :func:`separator_function`).
         progress: called with ``(done, total)`` after each mixture.
+        reference_rows: also score the reference systems (``False``: the model row only, e.g. to
+            sweep a model option on a set whose references are already scored).
 
     Returns:
         :class:`EvaluationResult` with rows for ``"model"`` and the reference systems.
@@ -164,13 +167,14 @@ def evaluate_benchmark(
         references = [read_model_rate(s.audio) for s in mixture.sources]
         length = min(len(mix), *(len(r) for r in references))
         mix, reference = mix[:length], np.stack([r[:length] for r in references])
-        estimates = {
-            MODEL_ROW: np.asarray(separate(mixture, mix), dtype=np.float64)[:, :length],
-            "mixture": np.broadcast_to(mix, reference.shape),
-            **oracle_estimates(reference, mix),
-        }
+        estimates = {MODEL_ROW: np.asarray(separate(mixture, mix), dtype=np.float64)[:, :length]}
+        if reference_rows:
+            estimates["mixture"] = np.broadcast_to(mix, reference.shape)
+            estimates.update(oracle_estimates(reference, mix))
+        sdr_mix = None
         for system, estimate in estimates.items():
-            scores = separation_scores(reference, estimate, mix)
+            scores = separation_scores(reference, estimate, mix, sdr_mix)
+            sdr_mix = scores["sdr_mix"]
             for k, source in enumerate(mixture.sources):
                 row = {"id": mixture.id, "instrument": source.instrument, "system": system}
                 result.rows.append({**row, **{m: float(scores[m][k]) for m in METRIC_NAMES}})
