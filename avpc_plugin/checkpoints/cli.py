@@ -217,9 +217,19 @@ def _checkpoint_name(ctx: click.Context, param: click.Parameter, value: str) -> 
         raise click.BadParameter(str(err), ctx=ctx, param=param) from err
 
 
-def _register_options(command: CommandT) -> CommandT:
-    """The ``--register`` / ``--description`` / ``--card`` / ``--default`` options."""
+def _output_options(command: CommandT) -> CommandT:
+    """``--name``, ``--out`` and ``--register`` / ``--description`` / ``--card`` / ``--default``."""
     options = [
+        click.option(
+            "--name", required=True, callback=_checkpoint_name, help="Checkpoint name stem."
+        ),
+        click.option(
+            "--out",
+            "out_dir",
+            required=True,
+            type=click.Path(file_okay=False, path_type=Path),
+            help="Output folder (created if missing).",
+        ),
         click.option("--register", is_flag=True, help="Add the checkpoint to OUT/index.json."),
         click.option("--description", default=None, help="Registry description (--register)."),
         click.option(
@@ -270,15 +280,7 @@ def _register(
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
     help="Reference implementation sound net state dict (sound_best.pth).",
 )
-@click.option("--name", required=True, callback=_checkpoint_name, help="Checkpoint name stem.")
-@click.option(
-    "--out",
-    "out_dir",
-    required=True,
-    type=click.Path(file_okay=False, path_type=Path),
-    help="Output folder (created if missing).",
-)
-@_register_options
+@_output_options
 @_user_errors
 def models_convert(
     frame_file: Path,
@@ -324,21 +326,13 @@ def models_convert(
 
 @models.command("export", short_help="Write a release copy of a checkpoint.")
 @click.argument("model")
-@click.option("--name", required=True, callback=_checkpoint_name, help="Checkpoint name stem.")
-@click.option(
-    "--out",
-    "out_dir",
-    required=True,
-    type=click.Path(file_okay=False, path_type=Path),
-    help="Output folder (created if missing).",
-)
 @click.option(
     "--half/--full",
     default=False,
     show_default=True,
     help="Store the weights as float16 (half the file; loading casts them back to float32).",
 )
-@_register_options
+@_output_options
 @_user_errors
 def models_export(
     model: str,
