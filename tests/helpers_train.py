@@ -20,6 +20,7 @@ from torch.utils.data import Dataset
 from avpc_plugin.audio.io import write_audio
 from avpc_plugin.audio.mixing import make_mixture, peak_normalize
 from avpc_plugin.audio.stft import CLIP_SAMPLES, MODEL_RATE
+from avpc_plugin.data.datasets import SoloClip
 from avpc_plugin.video.encode import write_mp4
 
 FUNDAMENTALS = (196.0, 392.0, 784.0, 1568.0)
@@ -42,11 +43,17 @@ class ToneMixtures(Dataset[dict[str, Any]]):
     """``count`` fixed mixtures of ``sources`` distinct instruments (items as MixSeparateDataset).
 
     Items: ``mix`` (L,), ``audios`` (N, L) gained sources, ``frames`` (N, 3, T, 224, 224),
-    ``instruments`` (N names).
+    ``instruments`` (N names). ``clips`` lists one clip per tone, as a corpus dataset does.
     """
 
     def __init__(self, count: int = 8, sources: int = 2, frames: int = 1, seed: int = 0) -> None:
         rng = np.random.default_rng(seed)
+        self.clips = [
+            SoloClip(
+                f"tone{k}", Path(f"tone{k}.wav"), Path(f"tone{k}.mp4"), CLIP_SAMPLES / MODEL_RATE
+            )
+            for k in range(len(FUNDAMENTALS))
+        ]
         combos = list(itertools.permutations(range(len(FUNDAMENTALS)), sources))
         self.items = []
         for index in range(count):

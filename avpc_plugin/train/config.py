@@ -3,7 +3,8 @@
 Layout of a config file (every key optional unless marked; defaults are the paper setting)::
 
     name = "avpc-paper"          # checkpoint name stem (required)
-    stage = "separate"           # "separate" (mix-and-separate) or "rcop" (SimSiam pre-training)
+    stage = "separate"           # "separate" (mix-and-separate), "rcop" (SimSiam pre-training)
+                                 # or "visual" (visual trunk pre-training on instrument labels)
     out_dir = "../runs/avpc"     # run folder: checkpoints, metrics.jsonl, curves.png (required)
     seed = 0
     init_from = "../runs/rcop"   # optional: a checkpoint file, or a run folder (its best model)
@@ -39,7 +40,7 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     import tomli as tomllib
 
-Stage = Literal["separate", "rcop"]
+Stage = Literal["separate", "rcop", "visual"]
 MaskKind = Literal["binary", "ratio"]
 OptimizerName = Literal["adamw", "sgd"]
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -127,3 +128,20 @@ def make_loaders(
     )
     val_loader = DataLoader(Subset(val, shard_indices(val, ctx)), shuffle=False, **options)  # type: ignore[arg-type]
     return train_loader, val_loader
+
+
+def instrument_classes(dataset: Dataset[Any]) -> list[str]:
+    """The sorted instrument names of a mix-and-separate dataset's clips (its ``clips``)."""
+    clips = getattr(dataset, "clips", None)
+    if not clips:
+        raise ValueError("dataset: expected a mix-and-separate dataset with a list of clips")
+    return sorted({clip.instrument for clip in clips})
+
+
+def instrument_labels(
+    instruments: Sequence[Sequence[str]], classes: Sequence[str], device: torch.device
+) -> Tensor:
+    """Class indices ``(B, N)`` (int64) of a batch's ``instruments``; -1 for one not in classes."""
+    index = {name: k for k, name in enumerate(classes)}
+    rows = [[index.get(name, -1) for name in item] for item in instruments]
+    return torch.tensor(rows, dtype=torch.long, device=device)

@@ -12,6 +12,10 @@ before the net, whose forward may run under bf16 autocast.
 * :class:`RCoPObjective`: the reference's RCoP pre-training. A batch holds three sources A, B, C
   per item; the net separates A (guided by A's frames) from (A + B) / 2 and from (A + C) / 2, and
   the SimSiam heads make the two mask-logit maps of A co-predict each other.
+* :class:`VisualClassificationObjective`: visual trunk pre-training. The net's ResNet-18 trunk
+  learns to name each source's instrument from its frames (cross-entropy on the corpus labels),
+  since no ImageNet weights can be had here; a separation stage then starts from it
+  (``init_from``) with the trunk frozen, the paper's setting.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from avpc_plugin.audio.frontend import MixtureAnalysis, analyse_mixture
@@ -28,6 +33,7 @@ from avpc_plugin.audio.losses import mask_loss_weight, weighted_bce_with_logits,
 from avpc_plugin.audio.masks import binary_mask_target, ratio_mask_target
 from avpc_plugin.audio.mixing import mix_sources
 from avpc_plugin.nets.rcop import RCoPHeads, rcop_loss
+from avpc_plugin.nets.visual import TRUNK_CHANNELS, run_trunk
 from avpc_plugin.train.config import LossSection
 
 
@@ -44,7 +50,8 @@ class StepOutput:
 
     Attributes:
         loss: scalar, averaged over the batch.
-        logits: mask logits ``(B, N, 256, 256)`` in float32 (separation only; None for RCoP).
+        logits: mask logits ``(B, N, 256, 256)`` in float32 (separation), class logits
+            ``(B, N, T, classes)`` (visual pre-training), or None (RCoP).
         analysis: the front end's spectrograms of the batch (separation only).
     """
 
@@ -127,3 +134,52 @@ class RCoPObjective(nn.Module):
             )
             p1, p2, z1, z2 = self.heads(logits[:batch], logits[batch:])
         return StepOutput(rcop_loss(p1.float(), p2.float(), z1.float(), z2.float()))
+
+
+class VisualClassificationObjective(nn.Module):
+    """Instrument classification by the net's visual trunk (see the module docstring).
+
+    Every frame of every source goes through the trunk (at the visual net's
+    ``trunk_input_size``); its map is average-pooled to a 512-vector and a linear classifier gives
+    class logits. The loss is the cross-entropy over all frames; sources whose instrument is not
+    a class (label -1) are left out. Only the trunk and the classifier learn: the rest of the
+    net is set to ``requires_grad = False`` for this stage (so DDP sees no unused parameters).
+
+    Args:
+        model: a top-level net whose ``visual_net`` has a ``trunk`` and ``trunk_input_size``
+            ("avpc", "sop") and a trunk that is not frozen.
+        classes: number of instrument classes.
+        bf16: run the trunk under bf16 autocast on CUDA.
+    """
+
+    def __init__(self, model: nn.Module, classes: int, bf16: bool = False) -> None:
+        super().__init__()
+        visual: Any = getattr(model, "visual_net", None)
+        trunk = getattr(visual, "trunk", None)
+        if trunk is None:
+            raise ValueError(f"model: {type(model).__name__} has no visual_net.trunk to pre-train")
+        if getattr(visual, "freeze_trunk", False):
+            raise ValueError("model: the visual trunk is frozen; pre-training needs it trainable")
+        trunk_parameters = {id(p) for p in trunk.parameters()}
+        for parameter in model.parameters():
+            if id(parameter) not in trunk_parameters:
+                parameter.requires_grad_(False)
+        self.model: Any = model
+        self.classifier = nn.Linear(TRUNK_CHANNELS, classes)
+        self.bf16 = bf16
+
+    def forward(self, mix: Tensor, audios: Tensor, frames: Tensor, labels: Tensor) -> StepOutput:
+        """``frames`` (B, N, 3, T, H, W), ``labels`` (B, N) class indices (-1: none) -> loss and
+        class logits (B, N, T, classes). ``mix`` and ``audios`` are not used."""
+        batch, sources, channels, times, height, width = frames.shape
+        images = frames.transpose(2, 3).reshape(-1, channels, height, width)
+        visual = self.model.visual_net
+        with autocast_for(frames.device, self.bf16):
+            maps = run_trunk(visual.trunk, images, visual.trunk_input_size, frozen=False)
+        logits = self.classifier(maps.float().mean(dim=(2, 3)))  # (B * N * T, classes)
+        targets = labels.reshape(-1, 1).expand(-1, times).reshape(-1)
+        if (targets >= 0).any():
+            loss = F.cross_entropy(logits, targets, ignore_index=-1)
+        else:  # no labelled source in the batch: a zero that still reaches every parameter
+            loss = logits.sum() * 0.0
+        return StepOutput(loss, logits.reshape(batch, sources, times, -1))

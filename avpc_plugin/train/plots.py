@@ -1,4 +1,5 @@
-"""Training curves as a PNG: loss (train steps and validation) and validation SDR / SIR / SAR."""
+"""Training curves as a PNG: loss (train steps and validation) and validation SDR / SIR / SAR (or,
+for visual pre-training, the validation accuracy)."""
 
 from __future__ import annotations
 
@@ -29,7 +30,8 @@ def plot_curves(records: list[dict[str, Any]], out: str | Path) -> Path:
 
     train = [r for r in records if r.get("kind") == "train"]
     val = [r for r in records if r.get("kind") == "val"]
-    has_scores = any("sdr" in r for r in val)
+    has_accuracy = any("accuracy" in r for r in val)
+    has_scores = has_accuracy or any("sdr" in r for r in val)
     figure, axes = plt.subplots(1, 2 if has_scores else 1, figsize=(11 if has_scores else 6, 4))
     loss_axis = axes[0] if has_scores else axes
     loss_axis.plot([r["epoch_f"] for r in train], [r["loss"] for r in train], lw=0.8, label="train")
@@ -38,7 +40,12 @@ def plot_curves(records: list[dict[str, Any]], out: str | Path) -> Path:
     loss_axis.set_ylabel("loss")
     loss_axis.set_title("loss")
     loss_axis.legend()
-    if has_scores:
+    if has_accuracy:
+        axes[1].plot([r["epoch"] for r in val], [r["accuracy"] for r in val], "o-")
+        axes[1].set_xlabel("epoch")
+        axes[1].set_ylabel("share of sources")
+        axes[1].set_title("validation instrument accuracy")
+    elif has_scores:
         score_axis = axes[1]
         for key in ("sdr", "sir", "sar"):
             score_axis.plot(

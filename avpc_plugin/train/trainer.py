@@ -1,4 +1,5 @@
-"""The training loop: epochs of mix-and-separate (or RCoP) steps, validation, checkpoints, resume.
+"""The training loop: epochs of mix-and-separate (RCoP, visual pre-training) steps, validation,
+checkpoints, resume.
 
 A run folder (``out_dir``) holds::
 
@@ -6,7 +7,8 @@ A run folder (``out_dir``) holds::
     checkpoints/<name>-epochNNN-<sha8>.pt   every epoch: model + optimizer and RNG
                              state in ``extra`` (the last ``KEEP_EPOCH_CHECKPOINTS`` are kept)
     <name>-<sha8>.pt         the best model so far (validation SDR; RCoP: lowest validation
-                             loss), self-describing, ready for ``avpc models register``
+                             loss; visual: highest validation accuracy), self-describing,
+                             ready for ``avpc models register``
     metrics.jsonl            one JSON object per line: "train" (every ``log_every`` steps),
                              "val" (after each validation)
     curves.png               loss and validation SDR / SIR / SAR curves
@@ -29,7 +31,7 @@ from typing import Any
 
 import numpy as np
 import torch
-from torch import nn
+from torch import Tensor, nn
 from torch.utils.data import Dataset
 
 from avpc_plugin.atomic import write_bytes_atomically
@@ -41,9 +43,18 @@ from avpc_plugin.checkpoints.format import (
 from avpc_plugin.nets.rcop import RCoPHeads
 from avpc_plugin.nets.registry import build_net
 from avpc_plugin.train.config import ConfigError, TrainConfig
-from avpc_plugin.train.data import batch_to_device, make_loaders
+from avpc_plugin.train.data import (
+    batch_to_device,
+    instrument_classes,
+    instrument_labels,
+    make_loaders,
+)
 from avpc_plugin.train.distributed import DistributedContext, barrier, wrap_model
-from avpc_plugin.train.objective import RCoPObjective, SeparationObjective
+from avpc_plugin.train.objective import (
+    RCoPObjective,
+    SeparationObjective,
+    VisualClassificationObjective,
+)
 from avpc_plugin.train.plots import plot_curves, read_metrics
 from avpc_plugin.train.validation import validate
 
@@ -148,12 +159,17 @@ def resolve_init_checkpoint(path: Path) -> Path:
 def make_optimizer(
     model: nn.Module, heads: nn.Module | None, config: TrainConfig
 ) -> torch.optim.Optimizer:
-    """The config's optimizer over the net's parameter groups (plus the RCoP heads' group)."""
+    """The config's optimizer over the net's parameter groups (plus the stage's heads' group:
+    RCoP's SimSiam heads or the visual stage's classifier, at ``lr_heads``)."""
     optim = config.optim
     groups: list[dict[str, Any]] = model.param_groups(optim.lr_sound, optim.lr_visual)  # type: ignore[operator]
     if heads is not None:
         groups.append(
-            {"name": "rcop_heads", "params": list(heads.parameters()), "lr": optim.lr_heads}
+            {
+                "name": f"{config.stage}_heads",
+                "params": list(heads.parameters()),
+                "lr": optim.lr_heads,
+            }
         )
     groups = [{**g, "base_lr": g["lr"]} for g in groups if g["params"]]
     if optim.optimizer == "sgd":
@@ -197,11 +213,21 @@ class Trainer:
         hardware = config.hardware
 
         self.model = build_training_model(config)
-        self.heads: RCoPHeads | None = None
+        self.heads: nn.Module | None = None
+        self.classes: list[str] | None = None
         objective: nn.Module
         if config.stage == "rcop":
             self.heads = RCoPHeads(**vars(config.rcop))
             objective = RCoPObjective(self.model, self.heads, bf16=hardware.bf16)
+        elif config.stage == "visual":
+            self.classes = instrument_classes(train_set)
+            try:
+                objective = VisualClassificationObjective(
+                    self.model, len(self.classes), bf16=hardware.bf16
+                )
+            except ValueError as err:
+                raise ConfigError(f"stage 'visual': {err} ([model.config] freeze_trunk)") from None
+            self.heads = objective.classifier
         else:
             objective = SeparationObjective(self.model, config.loss, bf16=hardware.bf16)
         objective.to(device)
@@ -252,7 +278,7 @@ class Trainer:
                 scores = validate(
                     self.objective, self.val_loader, self.ctx,
                     threshold=self._validation_threshold(),
-                    separation=self.config.stage == "separate",
+                    separation=self.config.stage == "separate", classes=self.classes,
                 )  # fmt: skip
             self.state.epoch = epoch + 1
             if self.ctx.is_main:
@@ -281,8 +307,7 @@ class Trainer:
         )  # fmt: skip
         tick = time.perf_counter()
         for index, batch in enumerate(bar):
-            mix, audios, frames = batch_to_device(batch, self.ctx.device)
-            loss = self.runner(mix, audios, frames).loss
+            loss = self.runner(*self._inputs(batch)).loss
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()
             if self.config.optim.grad_clip > 0:
@@ -302,13 +327,20 @@ class Trainer:
                 })  # fmt: skip
         bar.close()
 
+    def _inputs(self, batch: dict[str, Any]) -> tuple[Tensor, ...]:
+        """The objective's arguments: mix, audios, frames (and, visual stage, class labels)."""
+        tensors = batch_to_device(batch, self.ctx.device)
+        if self.classes is None:
+            return tensors
+        return (*tensors, instrument_labels(batch["instruments"], self.classes, self.ctx.device))
+
     # ------------------------------------------------------------------- checkpoints and resume
 
     def _save(self, scores: dict[str, float] | None, elapsed: float) -> None:
         config, state = self.config, self.state
         improved = False
         if scores is not None:
-            score = scores["sdr"] if config.stage == "separate" else -scores["loss"]
+            score = _selection_score(config.stage, scores)
             if np.isfinite(score) and (state.best_score is None or score > state.best_score):
                 state.best_score, state.best_epoch, improved = float(score), state.epoch, True
         summary = {
@@ -323,7 +355,7 @@ class Trainer:
             "optimizer": self.optimizer.state_dict(),
             "rng": _rng_state(),
             "run_state": json.dumps(vars(state)),
-            "rcop_heads": self.heads.state_dict() if self.heads is not None else {},
+            "heads": self.heads.state_dict() if self.heads is not None else {},
         }
         folder = self.out_dir / "checkpoints"
         path = save_checkpoint(
@@ -357,7 +389,7 @@ class Trainer:
         extra = loaded.extra
         self.optimizer.load_state_dict(extra["optimizer"])
         if self.heads is not None:
-            self.heads.load_state_dict(extra["rcop_heads"])
+            self.heads.load_state_dict(extra["heads"])
         _set_rng_state(extra["rng"])
         self.state = RunState(**json.loads(extra["run_state"]))
         self.state.best, self.state.best_score = recorded.best, recorded.best_score
@@ -374,6 +406,15 @@ class Trainer:
     def _log(self, record: dict[str, Any]) -> None:
         with open(self.out_dir / METRICS_FILE, "a", encoding="utf-8") as handle:
             handle.write(json.dumps(record) + "\n")
+
+
+def _selection_score(stage: str, scores: dict[str, float]) -> float:
+    """Higher is better: validation SDR (separate), accuracy (visual), minus the loss (RCoP)."""
+    if stage == "separate":
+        return scores["sdr"]
+    if stage == "visual":
+        return scores["accuracy"]
+    return -scores["loss"]
 
 
 def _rng_state() -> dict[str, Any]:

@@ -1,4 +1,5 @@
-"""Validation during training: loss and BSS Eval SDR / SIR / SAR / NSDR on fixed mixtures.
+"""Validation during training: loss and BSS Eval SDR / SIR / SAR / NSDR on fixed mixtures (or,
+for visual pre-training, the instrument accuracy).
 
 Separated waves come out of the shared front end exactly as at inference on a model clip:
 sigmoid of the logits, un-warp, (threshold), mixture magnitude and phase, inverse STFT
@@ -8,7 +9,7 @@ sources or estimates include a silent one is left out of the averages and counte
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import numpy as np
@@ -17,7 +18,7 @@ from torch import nn
 
 from avpc_plugin.audio.frontend import masks_to_waves
 from avpc_plugin.metrics import METRIC_NAMES, separation_scores
-from avpc_plugin.train.data import batch_to_device
+from avpc_plugin.train.data import batch_to_device, instrument_labels
 from avpc_plugin.train.distributed import DistributedContext, gather_lists
 
 
@@ -27,6 +28,7 @@ def validate(
     ctx: DistributedContext,
     threshold: float | None = 0.5,
     separation: bool = True,
+    classes: Sequence[str] | None = None,
 ) -> dict[str, float]:
     """Mean validation loss and (for separation objectives) mean BSS Eval scores over all ranks.
 
@@ -36,16 +38,25 @@ def validate(
         ctx: the distributed context (per-item results are gathered from every rank).
         threshold: binarise mask probabilities at this value; ``None`` keeps them soft.
         separation: compute SDR etc. (False for the RCoP objective, which only has a loss).
+        classes: the instrument classes of a visual pre-training objective: its labels come from
+            each batch's ``instruments`` and the accuracy is reported.
 
     Returns:
         ``{"loss", "items"}`` and, for separation, ``"sdr", "sir", "sar", "nsdr", "sdr_mix"``
-        (dB, means over valid items) and ``"invalid"`` (items left out).
+        (dB, means over valid items) and ``"invalid"`` (items left out); with ``classes``,
+        ``"accuracy"``: the share of labelled sources whose class (logits averaged over the
+        frames) is right.
     """
     objective.eval()
     records: list[dict[str, float]] = []
     with torch.no_grad():
         for batch in loader:
             mix, audios, frames = batch_to_device(batch, ctx.device)
+            if classes is not None:
+                labels = instrument_labels(batch["instruments"], classes, ctx.device)
+                out = objective(mix, audios, frames, labels)
+                records.extend(_item_accuracy(float(out.loss), out.logits, labels))
+                continue
             out = objective(mix, audios, frames)
             loss = float(out.loss)
             if not separation or out.logits is None or out.analysis is None:
@@ -62,6 +73,10 @@ def validate(
         "loss": float(np.mean([r["loss"] for r in records])) if records else float("nan"),
         "items": float(len(records)),
     }
+    if classes is not None:
+        counted = sum(r["counted"] for r in records)
+        right = sum(r["right"] for r in records)
+        result["accuracy"] = right / counted if counted else float("nan")
     if separation:
         valid = [r for r in records if r.get("valid")]
         for key in (*METRIC_NAMES, "sdr_mix"):
@@ -80,3 +95,16 @@ def _item_scores(
         return {"valid": False}
     scores = separation_scores(ref, est, mix.detach().double().cpu().numpy())
     return {"valid": True, **{key: float(np.mean(value)) for key, value in scores.items()}}
+
+
+def _item_accuracy(
+    loss: float, logits: torch.Tensor, labels: torch.Tensor
+) -> list[dict[str, float]]:
+    """Per item: the batch loss, its labelled sources and how many are classified right."""
+    predicted = logits.mean(dim=2).argmax(dim=-1)  # (B, N): frame-averaged class logits
+    labelled = labels >= 0
+    right = (predicted == labels) & labelled
+    return [
+        {"loss": loss, "counted": float(labelled[i].sum()), "right": float(right[i].sum())}
+        for i in range(labels.shape[0])
+    ]
