@@ -251,3 +251,23 @@ def test_export_full_keeps_the_weights_and_refuses_bad_input(
     assert_user_error(invoke("export", "absent.pt", "--name", "x", "--out", str(out)), "absent.pt")
     needs = invoke("export", str(run_file), "--name", "x", "--out", str(out), "--card", __file__)
     assert needs.exit_code == 2 and "need --register" in needs.output
+
+
+def test_export_trunk_starts_another_net_from_the_same_trunk(
+    models_dir: Path, tmp_path: Path
+) -> None:
+    torch.manual_seed(0)
+    avpc = build_net("avpc", visual={"trunk_input_size": 32}, sound={"ngf": 4, "train_cycles": 1})
+    source = save_checkpoint(avpc, tmp_path, "pretrained")
+    out = tmp_path / "trunk.pth"
+    result = invoke("export-trunk", str(source), str(out))
+    assert result.exit_code == 0, result.output
+    torch.manual_seed(1)
+    sop = build_net("sop", ngf=4, trunk_weights=str(out), freeze_trunk=True)
+    for key, value in avpc.visual_net.trunk.state_dict().items():
+        assert torch.equal(sop.visual_net.trunk.state_dict()[key], value), key
+    assert_user_error(invoke("export-trunk", str(source), str(out)), "already exists")
+    assert invoke("export-trunk", str(source), str(out), "--overwrite").exit_code == 0
+    assert_user_error(invoke("export-trunk", "nothing-here", str(tmp_path / "x.pth")), "nothing")
+    tiny = save_checkpoint(TinyLinear(4), tmp_path, "tiny")
+    assert_user_error(invoke("export-trunk", str(tiny), str(tmp_path / "y.pth")), "no visual trunk")

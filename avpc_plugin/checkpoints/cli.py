@@ -53,6 +53,12 @@ def _lookup(name_or_path: str) -> Path | ModelEntry:
         raise click.ClickException(str(err)) from err
 
 
+def _resolve(name_or_path: str) -> Path:
+    """The checkpoint file of a registered name or a path; unknown ones become a click error."""
+    found = _lookup(name_or_path)
+    return found if isinstance(found, Path) else found.file
+
+
 def _human_bytes(n_bytes: int) -> str:
     """Decimal units: 950 B, 12.3 KB, 46.9 MB, 1.2 GB."""
     if n_bytes < 1000:
@@ -351,15 +357,10 @@ def models_export(
     """
     import torch
 
-    from avpc_plugin.checkpoints import load_checkpoint, resolve_model, save_checkpoint
+    from avpc_plugin.checkpoints import load_checkpoint, save_checkpoint
 
     _check_register_options(register, description, card, make_default)
-    try:
-        source = resolve_model(model)
-    except KeyError as err:
-        raise click.ClickException(str(err.args[0])) from err
-    except FileNotFoundError as err:
-        raise click.ClickException(str(err)) from err
+    source = _resolve(model)
     loaded = load_checkpoint(source)
     summary = {**loaded.summary, "exported_from": {"file": source.name, "sha256": loaded.sha256}}
     dtype = torch.float16 if half else None
@@ -368,3 +369,33 @@ def models_export(
     if register:
         _register(path, out_dir, name, description or f"exported from {source.name}", card,
                   make_default)  # fmt: skip
+
+
+@models.command("export-trunk", short_help="Write a model's visual trunk as ResNet-18 weights.")
+@click.argument("model")
+@click.argument("out", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--overwrite", is_flag=True, help="Replace OUT if it exists.")
+@_user_errors
+def models_export_trunk(model: str, out: Path, overwrite: bool) -> None:
+    """Write MODEL's visual trunk (a name or a .pt file) to OUT as a torchvision ResNet-18 state
+    dict: the file that a net's ``trunk_weights`` takes (e.g. from a "visual" pre-training run,
+    to start both AVPC and the Sound-of-Pixels baseline from the same trunk)."""
+    import io
+
+    import torch
+
+    from avpc_plugin.atomic import write_bytes_atomically
+    from avpc_plugin.checkpoints import load_checkpoint
+    from avpc_plugin.nets.visual import trunk_state_to_torchvision
+
+    if out.exists() and not overwrite:
+        raise click.ClickException(f"{out} already exists (pass --overwrite to replace it)")
+    source = _resolve(model)
+    try:
+        trunk = trunk_state_to_torchvision(load_checkpoint(source).model.state_dict())
+    except ValueError as err:
+        raise click.ClickException(f"{source}: {err}") from err
+    buffer = io.BytesIO()
+    torch.save(trunk, buffer)
+    write_bytes_atomically(out, buffer.getvalue())
+    click.echo(f"wrote {out} ({len(trunk)} tensors, {_human_bytes(len(buffer.getvalue()))})")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -50,6 +51,35 @@ def resnet18_trunk(weights: str | Path | None = None, freeze: bool = False) -> n
         for param in trunk.parameters():
             param.requires_grad_(False)
     return trunk
+
+
+TRUNK_LAYER_NAMES = ("conv1", "bn1", "relu", "maxpool", "layer1", "layer2", "layer3", "layer4")
+"""torchvision ResNet-18 child names of the trunk's Sequential indices 0..7."""
+
+
+def trunk_state_to_torchvision(
+    state_dict: Mapping[str, Tensor], prefix: str = "visual_net.trunk."
+) -> dict[str, Tensor]:
+    """The trunk tensors of a net's state dict renamed as a torchvision ResNet-18 state dict.
+
+    The result is the file format ``resnet18_trunk(weights=...)`` (``trunk_weights``) reads, so a
+    trunk trained in one net (e.g. by the "visual" pre-training stage) can start another one.
+
+    Args:
+        state_dict: a state dict holding ``<prefix><index>.<rest>`` trunk keys.
+        prefix: where the trunk sits in it (``"visual_net.trunk."`` for "avpc" and "sop").
+
+    Raises:
+        ValueError: no trunk key under ``prefix``.
+    """
+    renamed = {}
+    for key, tensor in state_dict.items():
+        if key.startswith(prefix):
+            index, rest = key[len(prefix) :].split(".", 1)
+            renamed[f"{TRUNK_LAYER_NAMES[int(index)]}.{rest}"] = tensor
+    if not renamed:
+        raise ValueError(f"state dict: no visual trunk keys under {prefix!r}")
+    return renamed
 
 
 HEAD_KERNELS = {1: 7, 2: 6, 4: 4, 7: 1}
