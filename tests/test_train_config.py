@@ -30,6 +30,19 @@ def test_valid_config_resolves_paths_against_its_folder(tmp_path: Path) -> None:
     assert config.optim.lr_sound == 1.0 and isinstance(config.optim.lr_sound, float)
 
 
+def test_trunk_weights_are_taken_from_the_config_folder(tmp_path: Path) -> None:
+    import torch
+    import torchvision
+
+    torch.save(torchvision.models.resnet18(weights=None).state_dict(), tmp_path / "trunk.pth")
+    model = '[model]\narch = "sop"\n[model.config]\ntrunk_weights = "trunk.pth"\n'
+    config = load_config(write(tmp_path, model + DATA))
+    assert config.model.config["trunk_weights"] == str(tmp_path / "trunk.pth")
+    missing = model.replace("trunk.pth", "absent.pth")
+    with pytest.raises(ConfigError, match=r"\[model.config\].*absent.pth"):
+        load_config(write(tmp_path, missing + DATA))
+
+
 @pytest.mark.parametrize(
     ("text", "message"),
     [

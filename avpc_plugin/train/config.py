@@ -11,7 +11,8 @@ Layout of a config file (every key optional unless marked; defaults are the pape
 
     [model]                      # arch = a registered top-level net ("avpc", "sop")
     arch = "avpc"
-    [model.config]               # keyword arguments of build_net(arch, ...), e.g. sound.ngf
+    [model.config]               # keyword arguments of build_net(arch, ...), e.g. sound.ngf;
+                                 # a trunk_weights file is taken from the config's folder too
     [data]                       # train / val: a corpus folder (index.jsonl) or a MUSIC CSV index
     [optim]                      # optimizer, learning rates, weight decay, lr drops
     [loss]                       # mask target and loss
@@ -31,6 +32,7 @@ import dataclasses
 import sys
 import types
 import typing
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -248,9 +250,29 @@ def config_from_dict(
             values[key] = _coerce(
                 value, hints[key], key, where, base if (None, key) in _PATH_KEYS else None
             )
+    if "model" in values:
+        model_config = _resolve_weight_paths(values["model"].config, base)
+        values["model"] = dataclasses.replace(values["model"], config=model_config)
     config = TrainConfig(**values, source=source)
     _check_values(config, where, check_data)
     return config
+
+
+WEIGHT_PATH_KEYS = ("trunk_weights",)
+"""Keys of ``[model.config]`` (at any depth) that name a weights file: relative to the config."""
+
+
+def _resolve_weight_paths(value: Any, base: Path) -> Any:
+    """``value`` with each relative weights-file path (``WEIGHT_PATH_KEYS``) taken from ``base``."""
+    if not isinstance(value, dict):
+        return value
+    resolved = {}
+    for key, item in value.items():
+        if key in WEIGHT_PATH_KEYS and isinstance(item, str) and not Path(item).is_absolute():
+            resolved[key] = str(base / item)
+        else:
+            resolved[key] = _resolve_weight_paths(item, base)
+    return resolved
 
 
 def _section(cls: type, raw: Any, name: str, base: Path, where: str) -> Any:
@@ -403,7 +425,9 @@ def _check_model(config: TrainConfig, where: str) -> None:
             f"{where}[model] arch: unknown net {arch!r} (registered: {', '.join(list_nets())})"
         )
     try:
-        with torch.device("meta"):
+        with torch.device("meta"), warnings.catch_warnings():
+            # a trunk_weights file is read for real and copied into meta tensors: a checked no-op
+            warnings.filterwarnings("ignore", message=".*non-meta parameter.*")
             net = build_net(arch, **config.model.config)
     except (TypeError, ValueError, OSError) as err:
         raise ConfigError(f"{where}[model.config]: rejected by {arch!r}: {err}") from None
