@@ -203,7 +203,8 @@ def load_config(path: str | Path, check_data: bool = True) -> TrainConfig:
 
     Args:
         path: the TOML file.
-        check_data: also require the data folders / CSV files to exist (and ``init_from``).
+        check_data: also require the data folders / CSV files to exist (and ``init_from`` and
+            the ``[model.config]`` weights files, which are read).
 
     Raises:
         ConfigError: unreadable TOML, an unknown key, a wrong type or value, a missing data path
@@ -260,6 +261,16 @@ def config_from_dict(
 
 WEIGHT_PATH_KEYS = ("trunk_weights",)
 """Keys of ``[model.config]`` (at any depth) that name a weights file: relative to the config."""
+
+
+def _without_weight_paths(value: Any) -> Any:
+    """``value`` with every weights-file path (``WEIGHT_PATH_KEYS``) set to None."""
+    if not isinstance(value, dict):
+        return value
+    return {
+        key: None if key in WEIGHT_PATH_KEYS else _without_weight_paths(item)
+        for key, item in value.items()
+    }
 
 
 def _resolve_weight_paths(value: Any, base: Path) -> Any:
@@ -394,7 +405,7 @@ def _check_values(config: TrainConfig, where: str, check_data: bool) -> None:
             f"{config.model.arch!r}"
         )
     _check_name(config.name, where)
-    _check_model(config, where)
+    _check_model(config, where, check_data)
     if check_data:
         for key, path in (("[data] train", config.data.train), ("[data] val", config.data.val)):
             _check_data_path(path, key, where)
@@ -413,8 +424,11 @@ def _check_name(name: str, where: str) -> None:
         raise ConfigError(f"{where}name: {err}") from None
 
 
-def _check_model(config: TrainConfig, where: str) -> None:
-    """Build the net on the meta device: a config it rejects fails now, naming the arch."""
+def _check_model(config: TrainConfig, where: str, check_files: bool = True) -> None:
+    """Build the net on the meta device: a config it rejects fails now, naming the arch.
+
+    With ``check_files`` its weights files are read too; without, they are left out.
+    """
     import torch
 
     from avpc_plugin.nets.registry import build_net, list_nets
@@ -428,7 +442,10 @@ def _check_model(config: TrainConfig, where: str) -> None:
         with torch.device("meta"), warnings.catch_warnings():
             # a trunk_weights file is read for real and copied into meta tensors: a checked no-op
             warnings.filterwarnings("ignore", message=".*non-meta parameter.*")
-            net = build_net(arch, **config.model.config)
+            model_config = (
+                config.model.config if check_files else _without_weight_paths(config.model.config)
+            )
+            net = build_net(arch, **model_config)
     except (TypeError, ValueError, OSError) as err:
         raise ConfigError(f"{where}[model.config]: rejected by {arch!r}: {err}") from None
     for method in ("visual_features", "masks_from_features", "param_groups"):
