@@ -190,6 +190,15 @@ def magphase(spec: Tensor) -> tuple[Tensor, Tensor]:
     return spec.abs(), spec.angle()
 
 
+LOG_FLOOR = 1e-10
+"""Added to a linear magnitude before the log (the reference's floor)."""
+
+
+def log_magnitude(mag: Tensor) -> Tensor:
+    """The sound nets' input: ``log(mag + LOG_FLOOR)`` of a linear magnitude, same shape."""
+    return torch.log(mag + LOG_FLOOR)
+
+
 def polar(mag: Tensor, phase: Tensor) -> Tensor:
     """Inverse of :func:`magphase`: ``mag * exp(i * phase)``.
 

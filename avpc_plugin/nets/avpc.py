@@ -13,16 +13,13 @@ from __future__ import annotations
 
 from typing import Any
 
-import torch
 from torch import Tensor, nn
 
+from avpc_plugin.audio.stft import log_magnitude
 from avpc_plugin.nets.layers import check_shape
 from avpc_plugin.nets.pcnet import PCNet
 from avpc_plugin.nets.registry import register_net
 from avpc_plugin.nets.visual import FRAME_SIZE, VisualNet
-
-LOG_FLOOR = 1e-10
-"""Added to the linear magnitude before the log (the reference's floor)."""
 
 
 @register_net("avpc")
@@ -107,7 +104,7 @@ class AVPC(nn.Module):
                 f"features: batch {features.shape[0]} differs from mix_mag's {mix_mag.shape[0]}"
             )
         batch, sources = features.shape[:2]
-        log_mag = torch.log(mix_mag + LOG_FLOOR)
+        log_mag = log_magnitude(mix_mag)
         # the N sources of a mixture are consecutive items; PCNet shares the mixture between them
         logits = self.sound_net(log_mag, features.flatten(0, 1), cycles)
         return logits.reshape(batch, sources, side, side)

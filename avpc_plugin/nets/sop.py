@@ -39,7 +39,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from avpc_plugin.nets.avpc import LOG_FLOOR
+from avpc_plugin.audio.stft import log_magnitude
 from avpc_plugin.nets.layers import check_shape
 from avpc_plugin.nets.registry import register_net
 from avpc_plugin.nets.visual import (
@@ -252,7 +252,7 @@ class SoundOfPixels(nn.Module):
 
         Args:
             mix_mag: (B, 1, F, T) linear magnitude of the mix, log-frequency warped
-                (256 x 256 at model rate). ``log(mix_mag + LOG_FLOOR)`` is taken here, as in AVPC.
+                (256 x 256 at model rate); its log (``log_magnitude``) is taken here, as in AVPC.
             features: (B, N, K) from :meth:`visual_features`.
             cycles: ignored (PCNet's test-time cycle count; Sound-of-Pixels has no cycles).
 
@@ -265,7 +265,7 @@ class SoundOfPixels(nn.Module):
             raise ValueError(
                 f"features: batch {features.shape[0]} differs from mix_mag's {mix_mag.shape[0]}"
             )
-        sound = self.sound_net(torch.log(mix_mag + LOG_FLOOR))
+        sound = self.sound_net(log_magnitude(mix_mag))
         return self.synthesizer(features, sound)
 
     def forward(self, mix_mag: Tensor, frames: Tensor, cycles: int | None = None) -> Tensor:
