@@ -29,12 +29,12 @@ unit: $(BIN)/.installed
 test: lint typecheck unit
 
 # The demo: a 20 s synthetic duet separated by the registry's default model into demo-out/.
-# Until a trained model ships (models/index.json lists none yet), it says so and lists the nets.
+# Without a default model (e.g. an index emptied by hand) it says so and lists the nets.
 demo: $(BIN)/.installed
 	@if $(BIN)/python -c "from avpc_plugin.checkpoints import default_model as d; raise SystemExit(d() is None)"; then \
 		$(BIN)/avpc demo --out demo-out --overwrite; \
 	else \
-		echo "No trained model ships yet (models/index.json is empty): the demo needs one."; \
+		echo "No default model is registered (models/index.json lists none): the demo needs one."; \
 		echo "Run it with your own checkpoint: $(BIN)/avpc demo --model PATH.pt --out demo-out"; \
 		$(BIN)/avpc nets list; \
 	fi
