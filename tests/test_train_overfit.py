@@ -1,10 +1,11 @@
 """A tiny AVPC overfits 8 fixed mixtures: the trainer's own validation SDR rises >= 3 dB over the
-mixture's within about a CPU-minute."""
+mixture's within a CPU-minute's budget: 30 steps, which take about 50 CPU-seconds on a quiet 2-core
+machine. The budget is fixed in steps, not timed here (a loaded CI machine must not fail it);
+speed is measured by benchmarks/train_speed.py."""
 
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 
 import torch
@@ -22,7 +23,6 @@ up with the weights."""
 
 def test_overfitting_eight_mixtures_raises_sdr_by_three_db(tmp_path: Path) -> None:
     torch.set_num_threads(2)
-    start = time.process_time()
     raw = tiny_config_dict(
         str(tmp_path / "run"),
         model={
@@ -38,7 +38,6 @@ def test_overfitting_eight_mixtures_raises_sdr_by_three_db(tmp_path: Path) -> No
     )
     data = ToneMixtures(count=MIXTURES)  # trained on and scored on
     Trainer(config_from_dict(raw, check_data=False), data, data, progress=False).fit()
-    cpu_seconds = time.process_time() - start
 
     records = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").open()]
     (scores,) = [r for r in records if r["kind"] == "val"]
@@ -47,4 +46,3 @@ def test_overfitting_eight_mixtures_raises_sdr_by_three_db(tmp_path: Path) -> No
     assert gain >= 3.0, f"SDR {scores['sdr']:.2f} dB vs mixture {scores['sdr_mix']:.2f} dB"
     losses = [r["loss"] for r in records if r["kind"] == "train"]
     assert losses[-1] < 0.6 * losses[0]
-    assert cpu_seconds < 120, f"{cpu_seconds:.0f} CPU seconds (2 cores x 1 minute = 120)"
