@@ -138,6 +138,18 @@ def instrument_classes(dataset: Dataset[Any]) -> list[str]:
     return sorted({clip.instrument for clip in clips})
 
 
+def objective_inputs(
+    batch: dict[str, Any], device: torch.device, classes: Sequence[str] | None = None
+) -> tuple[Tensor, ...]:
+    """An objective's arguments from a batch: ``mix, audios, frames`` on ``device``
+    (:func:`batch_to_device`) and, given the classes of a visual pre-training stage, the
+    ``(B, N)`` instrument labels (:func:`instrument_labels`)."""
+    tensors = batch_to_device(batch, device)
+    if classes is None:
+        return tensors
+    return (*tensors, instrument_labels(batch["instruments"], classes, device))
+
+
 def instrument_labels(
     instruments: Sequence[Sequence[str]], classes: Sequence[str], device: torch.device
 ) -> Tensor:

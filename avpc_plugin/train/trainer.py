@@ -31,7 +31,7 @@ from typing import Any
 
 import numpy as np
 import torch
-from torch import Tensor, nn
+from torch import nn
 from torch.utils.data import Dataset
 
 from avpc_plugin.atomic import write_bytes_atomically
@@ -43,12 +43,7 @@ from avpc_plugin.checkpoints.format import (
 from avpc_plugin.nets.rcop import RCoPHeads
 from avpc_plugin.nets.registry import build_net
 from avpc_plugin.train.config import ConfigError, TrainConfig
-from avpc_plugin.train.data import (
-    batch_to_device,
-    instrument_classes,
-    instrument_labels,
-    make_loaders,
-)
+from avpc_plugin.train.data import instrument_classes, make_loaders, objective_inputs
 from avpc_plugin.train.distributed import DistributedContext, barrier, wrap_model
 from avpc_plugin.train.objective import (
     RCoPObjective,
@@ -307,7 +302,7 @@ class Trainer:
         )  # fmt: skip
         tick = time.perf_counter()
         for index, batch in enumerate(bar):
-            loss = self.runner(*self._inputs(batch)).loss
+            loss = self.runner(*objective_inputs(batch, self.ctx.device, self.classes)).loss
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()
             if self.config.optim.grad_clip > 0:
@@ -326,13 +321,6 @@ class Trainer:
                     "lr_sound": self.optimizer.param_groups[0]["lr"], "mixtures_per_s": rate,
                 })  # fmt: skip
         bar.close()
-
-    def _inputs(self, batch: dict[str, Any]) -> tuple[Tensor, ...]:
-        """The objective's arguments: mix, audios, frames (and, visual stage, class labels)."""
-        tensors = batch_to_device(batch, self.ctx.device)
-        if self.classes is None:
-            return tensors
-        return (*tensors, instrument_labels(batch["instruments"], self.classes, self.ctx.device))
 
     # ------------------------------------------------------------------- checkpoints and resume
 

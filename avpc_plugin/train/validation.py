@@ -18,7 +18,7 @@ from torch import nn
 
 from avpc_plugin.audio.frontend import masks_to_waves
 from avpc_plugin.metrics import METRIC_NAMES, separation_scores
-from avpc_plugin.train.data import batch_to_device, instrument_labels
+from avpc_plugin.train.data import objective_inputs
 from avpc_plugin.train.distributed import DistributedContext, gather_lists
 
 
@@ -51,13 +51,12 @@ def validate(
     records: list[dict[str, float]] = []
     with torch.no_grad():
         for batch in loader:
-            mix, audios, frames = batch_to_device(batch, ctx.device)
+            inputs = objective_inputs(batch, ctx.device, classes)
+            out = objective(*inputs)
             if classes is not None:
-                labels = instrument_labels(batch["instruments"], classes, ctx.device)
-                out = objective(mix, audios, frames, labels)
-                records.extend(_item_accuracy(float(out.loss), out.logits, labels))
+                records.extend(_item_accuracy(float(out.loss), out.logits, inputs[3]))
                 continue
-            out = objective(mix, audios, frames)
+            mix, audios = inputs[:2]
             loss = float(out.loss)
             if not separation or out.logits is None or out.analysis is None:
                 records.extend({"loss": loss} for _ in range(mix.shape[0]))
