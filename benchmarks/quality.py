@@ -207,10 +207,12 @@ def main() -> None:
     report["seconds"] = round(time.perf_counter() - started, 1)
 
     args.out.mkdir(parents=True, exist_ok=True)
-    write_text_atomically(args.out / "quality.json", json.dumps(report, indent=1) + "\n")
-    markdown = markdown_report(json.loads(json.dumps(report)))  # as quality.json reads back
+    text = json.dumps(report, indent=1) + "\n"
+    write_text_atomically(args.out / "quality.json", text)
+    written = json.loads(text)  # as quality.json reads back (cycle counts become strings)
+    markdown = markdown_report(written)
     write_text_atomically(args.out / "quality.md", markdown)
-    write_bytes_atomically(args.out / "quality.png", chart(json.loads(json.dumps(report))))
+    write_bytes_atomically(args.out / "quality.png", chart(written))
     print(markdown)
     print(f"wrote quality.json, quality.md and quality.png to {args.out} in {report['seconds']} s")
 
