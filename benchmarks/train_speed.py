@@ -5,12 +5,13 @@ batches already in memory (data loading excluded), through the trainer's own obj
 on the CPU and, when present, on CUDA (bf16 autocast, channels_last, as the trainer does there).
 
     python benchmarks/train_speed.py                 # small CPU config and the paper models
-    python benchmarks/train_speed.py --steps 5 --only small
+    python benchmarks/train_speed.py --steps 5 --repeats 5 --only small
 """
 
 from __future__ import annotations
 
 import argparse
+import statistics
 import time
 from pathlib import Path
 from typing import Any
@@ -39,8 +40,9 @@ MODELS: dict[str, tuple[str, dict[str, Any], int]] = {
 }
 
 
-def measure(name: str, device: torch.device, batch: int, steps: int) -> float:
-    """Mixtures per second of ``steps`` timed training steps (after one warm-up step)."""
+def measure(name: str, device: torch.device, batch: int, steps: int, repeats: int) -> list[float]:
+    """Mixtures per second of each of ``repeats`` runs of ``steps`` timed training steps (after
+    one warm-up step); a shared 2-core machine varies by 10 % from run to run."""
     arch, config, frames = MODELS[name]
     model = build_net(arch, **config).to(device)
     cuda = device.type == "cuda"
@@ -59,19 +61,23 @@ def measure(name: str, device: torch.device, batch: int, steps: int) -> float:
         optimizer.step()
 
     step()
-    if cuda:
-        torch.cuda.synchronize()
-    start = time.perf_counter()
-    for _ in range(steps):
-        step()
-    if cuda:
-        torch.cuda.synchronize()
-    return batch * steps / (time.perf_counter() - start)
+    rates = []
+    for _ in range(repeats):
+        if cuda:
+            torch.cuda.synchronize()
+        start = time.perf_counter()
+        for _ in range(steps):
+            step()
+        if cuda:
+            torch.cuda.synchronize()
+        rates.append(batch * steps / (time.perf_counter() - start))
+    return rates
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=3, help="timed runs; the median is reported")
     parser.add_argument("--cpu-batch", type=int, default=8)
     parser.add_argument("--gpu-batch", type=int, default=64)
     parser.add_argument("--only", choices=sorted(MODELS), action="append")
@@ -81,8 +87,12 @@ def main() -> None:
     for device in devices:
         batch = args.gpu_batch if device.type == "cuda" else args.cpu_batch
         for name in args.only or list(MODELS):
-            rate = measure(name, device, batch, args.steps)
-            print(f"{device.type:5s} {name:11s} batch {batch:3d}: {rate:8.2f} mixtures/s")
+            rates = measure(name, device, batch, args.steps, args.repeats)
+            print(
+                f"{device.type:5s} {name:11s} batch {batch:3d}: "
+                f"{statistics.median(rates):8.2f} mixtures/s (median of {len(rates)}; "
+                f"{min(rates):.2f} to {max(rates):.2f})"
+            )
 
 
 if __name__ == "__main__":
