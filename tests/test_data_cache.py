@@ -141,3 +141,26 @@ def test_dataloader_workers_read_the_cache(clips: list[SoloClip], tmp_path: Path
     assert len(batches) == 2
     assert batches[0]["frames"].shape == (4, 2, 3, 3, IMAGE_SIZE, IMAGE_SIZE)
     assert batches[0]["mix"].shape == (4, CLIP_SAMPLES)
+
+
+def test_frame_augment_restyles_training_frames_only(clips: list[SoloClip], tmp_path: Path) -> None:
+    cache = build_cache(clips, tmp_path / "cache", FPS, IMAGE_SIZE, progress=False)
+    plain = CachedMixSeparateDataset(cache, 2, train=True, normalize=False)
+    restyled = CachedMixSeparateDataset(cache, 2, train=True, normalize=False, frame_augment=1.0)
+    torch.manual_seed(3)
+    a = plain[1]
+    torch.manual_seed(3)
+    b = restyled[1]
+    # Same windows, partners, gains and crops (restyling has its own stream), other pixels.
+    assert a["instruments"] == b["instruments"]
+    assert torch.equal(a["audios"], b["audios"]) and torch.equal(a["gains"], b["gains"])
+    assert b["frames"].dtype == torch.uint8 and b["frames"].shape == a["frames"].shape
+    assert not torch.equal(a["frames"], b["frames"])
+    # Validation items never change.
+    val = CachedMixSeparateDataset(cache, 2, train=False, normalize=False)
+    val_restyled = CachedMixSeparateDataset(
+        cache, 2, train=False, normalize=False, frame_augment=1.0
+    )
+    assert torch.equal(val[0]["frames"], val_restyled[0]["frames"])
+    with pytest.raises(ValueError, match="frame_augment"):
+        CachedMixSeparateDataset(cache, 2, frame_augment=2.0)

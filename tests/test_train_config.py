@@ -52,6 +52,7 @@ def test_trunk_weights_are_taken_from_the_config_folder(tmp_path: Path) -> None:
         (DATA + "[train]\nbatch_size = 2.5\n", "[train] batch_size: expected int"),
         (DATA + '[loss]\nmask = "soft"\n', "[loss] mask: expected 'binary' or 'ratio'"),
         (DATA + "[optim]\nlr_drops = [0.4, 1.5]\n", "[optim] lr_drops"),
+        (DATA + "frame_augment = 1.5\n", "[data] frame_augment: expected a probability"),
         (DATA + "[model.config.sound]\nngf = 0\n", "[model.config]: rejected by 'avpc'"),
         (DATA + '[model]\narch = "unet"\n', "[model] arch: unknown net 'unet'"),
         ('[data]\ntrain = "nowhere"\nval = "corpus"\n', "[data] train: no such data folder"),

@@ -224,8 +224,8 @@ class CachedMixSeparateDataset(MixSeparateDataset):
 
     Args:
         cache: an opened cache, or its folder.
-        n_sources, train, seed, num_frames, stride_frames, length, normalize: as for
-            :class:`~avpc_plugin.data.datasets.MixSeparateDataset`.
+        n_sources, train, seed, num_frames, stride_frames, length, normalize, frame_augment: as
+            for :class:`~avpc_plugin.data.datasets.MixSeparateDataset`.
     """
 
     def __init__(
@@ -238,6 +238,7 @@ class CachedMixSeparateDataset(MixSeparateDataset):
         stride_frames: int = 24,
         length: int | None = None,
         normalize: bool = True,
+        frame_augment: float = 0.0,
     ) -> None:
         self.cache = cache if isinstance(cache, ClipCache) else ClipCache(cache)
         super().__init__(
@@ -251,6 +252,7 @@ class CachedMixSeparateDataset(MixSeparateDataset):
             image_size=self.cache.image_size,
             length=length,
             normalize=normalize,
+            frame_augment=frame_augment,
         )
 
     def load_audio(self, clip_index: int, first: int) -> np.ndarray:

@@ -34,7 +34,13 @@ from avpc_plugin.audio.io import AudioFileError, AudioReader, audio_info, resamp
 from avpc_plugin.audio.mixing import GAIN_HIGH, GAIN_LOW, make_mixture, peak_normalize
 from avpc_plugin.audio.stft import CLIP_SAMPLES, MODEL_RATE
 from avpc_plugin.data.corpus import read_index
-from avpc_plugin.data.frames import crop_for_model, normalize_frames, stage_frames, staged_side
+from avpc_plugin.data.frames import (
+    crop_for_model,
+    normalize_frames,
+    restyle_frames,
+    stage_frames,
+    staged_side,
+)
 from avpc_plugin.video.decode import IMAGE_SIZE, VideoReader
 
 MUSIC_CHUNK_SECONDS = 20.0
@@ -181,6 +187,9 @@ class MixSeparateDataset(Dataset[dict[str, Any]]):
         normalize: ImageNet-normalised float32 frames; ``False``: uint8 frames, 4x less to move
             from the loader workers (normalise the batch on the GPU with
             :func:`avpc_plugin.data.frames.normalize_frames`).
+        frame_augment: in training, the chance that a source's frames are restyled
+            (:func:`avpc_plugin.data.frames.restyle_frames`: colour jitter, grayscale, line
+            drawing); 0 = crop and flip only.
 
     An item is a dict: ``audios`` float32 ``(N, CLIP_SAMPLES)`` gained sources, ``mix``
     ``(CLIP_SAMPLES,)`` their mean, ``frames`` ``(N, 3, num_frames, image_size, image_size)``
@@ -204,6 +213,7 @@ class MixSeparateDataset(Dataset[dict[str, Any]]):
         image_size: int = IMAGE_SIZE,
         length: int | None = None,
         normalize: bool = True,
+        frame_augment: float = 0.0,
     ) -> None:
         if n_sources < 1:
             raise ValueError(f"n_sources: expected >= 1, got {n_sources}")
@@ -216,6 +226,10 @@ class MixSeparateDataset(Dataset[dict[str, Any]]):
             )
         if fps <= 0:
             raise ValueError(f"fps: expected > 0, got {fps}")
+        if not 0.0 <= frame_augment <= 1.0:
+            raise ValueError(
+                f"frame_augment: expected a probability in [0, 1], got {frame_augment}"
+            )
         self.clips = clips
         self.n_sources = n_sources
         self.train = train
@@ -227,6 +241,7 @@ class MixSeparateDataset(Dataset[dict[str, Any]]):
         self.frame_side = staged_side(image_size)
         self.length = length if length is not None else len(clips)
         self.normalize = normalize
+        self.frame_augment = frame_augment
 
     def __len__(self) -> int:
         return self.length
@@ -238,6 +253,9 @@ class MixSeparateDataset(Dataset[dict[str, Any]]):
 
     def __getitem__(self, index: int) -> dict[str, Any]:
         rng = self._rng(index)
+        # Restyling draws from a child stream, so windows, partners and gains are the same with
+        # and without it.
+        style_rng = rng.spawn(1)[0] if self.train and self.frame_augment > 0 else None
         chosen = [index % len(self.clips)]
         while len(chosen) < self.n_sources:
             other = int(rng.integers(len(self.clips)))
@@ -254,7 +272,10 @@ class MixSeparateDataset(Dataset[dict[str, Any]]):
             offsets = (np.arange(self.num_frames) - self.num_frames // 2) * self.stride_frames
             grid = np.clip(centre + offsets, 0, frame_count(clip, self.fps) - 1)
             staged = self.load_staged_frames(clip_index, [int(k) for k in grid])
-            frames.append(crop_for_model(staged, self.image_size, rng if self.train else None))
+            crop = crop_for_model(staged, self.image_size, rng if self.train else None)
+            if style_rng is not None and style_rng.random() < self.frame_augment:
+                crop = restyle_frames(crop, style_rng)
+            frames.append(crop)
         solos = peak_normalize(torch.stack(waves))[None]  # (1, N, L)
         gains = torch.from_numpy(rng.uniform(GAIN_LOW, GAIN_HIGH, size=(1, len(chosen))))
         mixture = make_mixture(solos, gains.float())

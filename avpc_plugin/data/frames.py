@@ -7,7 +7,9 @@ to a ``side x side`` square, kept as uint8. That is what the pre-decoded cache s
 uncached dataset stages frames the same way after decoding them, so both give identical items.
 :func:`crop_for_model` then makes the net-sized frames from staged frames cheaply (a crop and a
 flip, or one small resize in validation), still uint8, and :func:`normalize_frames` applies the
-ImageNet normalisation on whatever device the frames are on.
+ImageNet normalisation on whatever device the frames are on. In training, :func:`restyle_frames`
+can also change how a source looks (colours, grayscale, a line drawing), so that a visual net
+learns instruments rather than the few pictures it was shown.
 
 Staged frames are ``uint8 (T, 3, side, side)`` RGB; net-sized frames are uint8
 ``(3, T, image_size, image_size)`` (channels first, then time); normalised frames float32.
@@ -18,6 +20,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 import torch
+import torchvision.transforms.v2.functional as TF
 from torch import Tensor
 
 from avpc_plugin.video.decode import IMAGE_SIZE, IMAGENET_MEAN, IMAGENET_STD
@@ -104,6 +107,54 @@ def crop_for_model(
     else:
         crop = staged
     return np.ascontiguousarray(crop.transpose(1, 0, 2, 3))
+
+
+BRIGHTNESS = (0.6, 1.4)
+CONTRAST = (0.6, 1.4)
+SATURATION = (0.2, 1.8)
+HUE = (-0.15, 0.15)
+"""Ranges of :func:`restyle_frames`' colour jitter (factors; hue in turns of the colour wheel)."""
+GRAYSCALE_P = 0.2
+LINE_DRAWING_P = 0.2
+"""Chances of :func:`restyle_frames` making the frames gray, or a line drawing."""
+
+
+def restyle_frames(frames: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """One random restyle of a source's net-sized frames, the same for all its frames.
+
+    Colour jitter (brightness, contrast, saturation and hue factors drawn from the ranges
+    above, in a random order), then with probability ``GRAYSCALE_P`` grayscale, or with
+    probability ``LINE_DRAWING_P`` a line drawing (Canny edges, dark on white). Training on
+    these keeps a visual net from learning the corpus's few pictures by their colours and
+    rendering style (flat fills, outlines, emoji).
+
+    Args:
+        frames: uint8 ``(3, T, H, W)`` as made by :func:`crop_for_model`.
+        rng: draws every choice (so a seeded dataset item is reproducible).
+
+    Returns:
+        uint8 ``(3, T, H, W)``, contiguous.
+    """
+    if frames.dtype != np.uint8 or frames.ndim != 4 or frames.shape[0] != 3:
+        raise ValueError(f"frames: expected uint8 (3, T, H, W), got {frames.dtype} {frames.shape}")
+    images = torch.from_numpy(np.ascontiguousarray(frames.transpose(1, 0, 2, 3)))  # (T, 3, H, W)
+    jitters = [
+        (TF.adjust_brightness, BRIGHTNESS),
+        (TF.adjust_contrast, CONTRAST),
+        (TF.adjust_saturation, SATURATION),
+        (TF.adjust_hue, HUE),
+    ]
+    for k in rng.permutation(len(jitters)):
+        adjust, (low, high) = jitters[k]
+        images = adjust(images, float(rng.uniform(low, high)))
+    style = rng.random()
+    if style < GRAYSCALE_P:
+        images = TF.rgb_to_grayscale(images, num_output_channels=3)
+    elif style < GRAYSCALE_P + LINE_DRAWING_P:
+        gray = TF.rgb_to_grayscale(images, num_output_channels=1)[:, 0].numpy()
+        lines = np.stack([255 - cv2.Canny(frame, 60, 160) for frame in gray])
+        images = torch.from_numpy(lines)[:, None].expand(-1, 3, -1, -1)
+    return np.ascontiguousarray(images.numpy().transpose(1, 0, 2, 3))
 
 
 def normalize_frames(frames: Tensor) -> Tensor:

@@ -85,6 +85,9 @@ class DataSection:
     """DataLoader worker processes per rank (0 = load in the training process)."""
     cache: Path | None = None
     """Folder of the pre-decoded clip caches (built on first use); default ``<out_dir>/cache``."""
+    frame_augment: float = 0.0
+    """Chance that a training source's frames are restyled (colour jitter, grayscale or a line
+    drawing: :func:`avpc_plugin.data.frames.restyle_frames`); 0 = crop and flip only."""
 
 
 @dataclass(frozen=True)
@@ -394,6 +397,11 @@ def _check_values(config: TrainConfig, where: str, check_data: bool) -> None:
     if config.loss.ratio_norm not in (1, 2):
         raise ConfigError(
             f"{where}[loss] ratio_norm: expected 1 or 2, got {config.loss.ratio_norm}"
+        )
+    if not 0 <= config.data.frame_augment <= 1:
+        raise ConfigError(
+            f"{where}[data] frame_augment: expected a probability in [0, 1], got "
+            f"{config.data.frame_augment}"
         )
     if not 0 < config.loss.threshold < 1:
         raise ConfigError(

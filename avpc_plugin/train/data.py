@@ -59,6 +59,7 @@ def build_datasets(
         n_sources=RCOP_SOURCES if config.stage == "rcop" else data.sources,
         train=True,
         length=data.train_items or None,
+        frame_augment=data.frame_augment,
         **common,
     )
     val = CachedMixSeparateDataset(
