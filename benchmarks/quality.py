@@ -31,6 +31,7 @@ from avpc_plugin.evaluate.benchmark import (
     MODEL_ROW,
     SYSTEMS_REFERENCE,
     BenchmarkMixture,
+    default_score_workers,
     evaluate_benchmark,
     read_manifest,
     separator_function,
@@ -48,11 +49,18 @@ def sound_net_parameters(separator: Separator) -> int:
 
 
 def score_group(
-    mixtures: list[BenchmarkMixture], model: Separator, baseline: Separator, names: Sequence[str]
+    mixtures: list[BenchmarkMixture],
+    model: Separator,
+    baseline: Separator,
+    names: Sequence[str],
+    workers: int = 0,
 ) -> dict[str, Summary]:
-    """Summaries of the model, the baseline and the reference systems on ``mixtures``."""
-    with_references = evaluate_benchmark(mixtures, separator_function(model))
-    baseline_only = evaluate_benchmark(mixtures, separator_function(baseline), reference_rows=False)
+    """Summaries of the model, the baseline and the reference systems on ``mixtures``
+    (``workers``: BSS Eval processes, as for :func:`evaluate_benchmark`)."""
+    with_references = evaluate_benchmark(mixtures, separator_function(model), workers=workers)
+    baseline_only = evaluate_benchmark(
+        mixtures, separator_function(baseline), reference_rows=False, workers=workers
+    )
     systems = {names[0]: with_references.summary[MODEL_ROW]}
     systems[names[1]] = baseline_only.summary[MODEL_ROW]
     systems.update({name: with_references.summary[name] for name in SYSTEMS_REFERENCE})
@@ -60,13 +68,13 @@ def score_group(
 
 
 def cycle_sweep(
-    mixtures: list[BenchmarkMixture], model: Separator, cycles: Sequence[int]
+    mixtures: list[BenchmarkMixture], model: Separator, cycles: Sequence[int], workers: int = 0
 ) -> dict[int, dict[str, float]]:
     """Overall mean SDR / NSDR of the model at each test-time cycle count."""
     sweep = {}
     for count in cycles:
         result = evaluate_benchmark(
-            mixtures, separator_function(model, cycles=count), reference_rows=False
+            mixtures, separator_function(model, cycles=count), reference_rows=False, workers=workers
         )
         overall = result.summary[MODEL_ROW]["overall"]
         sweep[count] = {"sdr": overall["sdr"]["mean"], "nsdr": overall["nsdr"]["mean"]}
@@ -169,6 +177,9 @@ def main() -> None:
     parser.add_argument("--cycles", default="1-8", help="test-time cycles to sweep ('' = none)")
     parser.add_argument("--threshold", type=float, default=0.5)
     parser.add_argument("--device", default=None)
+    parser.add_argument(
+        "--workers", type=int, default=default_score_workers(), help="BSS Eval processes"
+    )
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args()
 
@@ -199,11 +210,11 @@ def main() -> None:
     }
     for group, members in groups.items():
         print(f"scoring {len(members)} {group} mixtures", flush=True)
-        report["groups"][group] = score_group(members, model, baseline, names)
+        report["groups"][group] = score_group(members, model, baseline, names, args.workers)
     cycles = parse_cycles(args.cycles)
     if cycles:
         print(f"sweeping test-time cycles {cycles} on {report['cycles_group']}", flush=True)
-        report["cycles"] = cycle_sweep(groups[report["cycles_group"]], model, cycles)
+        report["cycles"] = cycle_sweep(groups[report["cycles_group"]], model, cycles, args.workers)
     report["seconds"] = round(time.perf_counter() - started, 1)
 
     args.out.mkdir(parents=True, exist_ok=True)

@@ -12,7 +12,7 @@ from click.testing import CliRunner
 from helpers_train import ToneMixtures, write_tone_benchmark
 
 from avpc_plugin.checkpoints import save_checkpoint
-from avpc_plugin.evaluate.benchmark import oracle_estimates
+from avpc_plugin.evaluate.benchmark import evaluate_benchmark, oracle_estimates, read_manifest
 from avpc_plugin.evaluate.cli import evaluate_command
 from avpc_plugin.metrics import bss_eval
 from avpc_plugin.nets import build_net
@@ -39,7 +39,7 @@ def test_evaluate_writes_table_json_and_markdown(tmp_path: Path) -> None:
     result = CliRunner().invoke(
         evaluate_command,
         ["--set", str(bench), "--model", str(checkpoint), "--soft", "--cycles", "2",
-         "--out", str(out), "--device", "cpu"],
+         "--out", str(out), "--device", "cpu", "--workers", "1"],
     )  # fmt: skip
     assert result.exit_code == 0, result.output
     assert "ideal ratio mask" in result.output and "overall" in result.output
@@ -59,3 +59,17 @@ def test_evaluate_rejects_a_folder_without_manifest(tmp_path: Path) -> None:
     result = CliRunner().invoke(evaluate_command, ["--set", str(tmp_path), "--model", "x.pt"])
     assert result.exit_code != 0 and "manifest.jsonl" in result.output
     assert isinstance(evaluate_command, click.Command)
+
+
+def test_scoring_processes_give_the_same_rows_in_order(tmp_path: Path) -> None:
+    write_tone_benchmark(tmp_path, count=3)
+    mixtures = read_manifest(tmp_path)
+
+    def separate(mixture: object, mix: np.ndarray) -> np.ndarray:
+        return np.stack([0.7 * mix, 0.3 * mix + 0.01 * np.sin(np.arange(len(mix)))])
+
+    calls: list[tuple[int, int]] = []
+    here = evaluate_benchmark(mixtures, separate)
+    pooled = evaluate_benchmark(mixtures, separate, progress=lambda *c: calls.append(c), workers=2)
+    assert pooled.rows == here.rows and pooled.summary == here.summary
+    assert calls == [(k, len(mixtures)) for k in range(1, len(mixtures) + 1)]

@@ -13,7 +13,12 @@ paper's protocol. Next to the model, three reference rows are scored on the same
 from __future__ import annotations
 
 import json
+import multiprocessing as mp
+import os
+from collections import deque
 from collections.abc import Callable
+from concurrent.futures import Future, ProcessPoolExecutor
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -142,11 +147,39 @@ def oracle_estimates(references: np.ndarray, mixture: np.ndarray) -> dict[str, n
     return estimates
 
 
+def default_score_workers() -> int:
+    """Scoring processes by default: one fewer than the CPU cores (the separation keeps one
+    busy), at most 8; 0 (score in this process) on a 1-core machine."""
+    return max(0, min(8, (os.cpu_count() or 1) - 1))
+
+
+def score_systems(
+    reference: np.ndarray, estimates: dict[str, np.ndarray], mix: np.ndarray
+) -> dict[str, dict[str, np.ndarray]]:
+    """BSS Eval scores of every system's estimates of one mixture.
+
+    Args:
+        reference: ``(N, L)`` true sources at the model rate.
+        estimates: ``{system: (N, L) estimates}``.
+        mix: ``(L,)`` the mixture (its own SDR, for NSDR, is computed once for all systems).
+
+    Returns:
+        ``{system: separation_scores(...)}`` (see :func:`~avpc_plugin.metrics.separation_scores`).
+    """
+    scores: dict[str, dict[str, np.ndarray]] = {}
+    sdr_mix = None
+    for system, estimate in estimates.items():
+        scores[system] = separation_scores(reference, estimate, mix, sdr_mix)
+        sdr_mix = scores[system]["sdr_mix"]
+    return scores
+
+
 def evaluate_benchmark(
     mixtures: list[BenchmarkMixture],
     separate: Callable[[BenchmarkMixture, np.ndarray], np.ndarray],
     progress: Callable[[int, int], None] | None = None,
     reference_rows: bool = True,
+    workers: int = 0,
 ) -> EvaluationResult:
     """Score ``separate`` and the reference rows on every mixture.
 
@@ -154,32 +187,55 @@ def evaluate_benchmark(
         mixtures: from :func:`read_manifest`.
         separate: ``(mixture, mix (L,) at the model rate) -> (N, L)`` estimates, sources in
             manifest order (e.g. :func:`separator_function`).
-        progress: called with ``(done, total)`` after each mixture.
+        progress: called with ``(done, total)`` after each mixture is scored.
         reference_rows: also score the reference systems (``False``: the model row only, e.g. to
             sweep a model option on a set whose references are already scored).
+        workers: processes that run BSS Eval (the slow part) while this one keeps separating;
+            0 scores here. The rows are the same either way, in manifest order.
 
     Returns:
         :class:`EvaluationResult` with rows for ``"model"`` and the reference systems.
     """
+    if workers < 0:
+        raise ValueError(f"workers: expected >= 0, got {workers}")
     result = EvaluationResult()
-    for done, mixture in enumerate(mixtures, start=1):
-        mix = read_model_rate(mixture.mix)
-        references = [read_model_rate(s.audio) for s in mixture.sources]
-        length = min(len(mix), *(len(r) for r in references))
-        mix, reference = mix[:length], np.stack([r[:length] for r in references])
-        estimates = {MODEL_ROW: np.asarray(separate(mixture, mix), dtype=np.float64)[:, :length]}
-        if reference_rows:
-            estimates["mixture"] = np.broadcast_to(mix, reference.shape)
-            estimates.update(oracle_estimates(reference, mix))
-        sdr_mix = None
-        for system, estimate in estimates.items():
-            scores = separation_scores(reference, estimate, mix, sdr_mix)
-            sdr_mix = scores["sdr_mix"]
+    pending: deque[tuple[BenchmarkMixture, Future[dict[str, dict[str, np.ndarray]]]]] = deque()
+    scored: list[str] = []
+
+    def add_rows(mixture: BenchmarkMixture, scores: dict[str, dict[str, np.ndarray]]) -> None:
+        for system, system_scores in scores.items():
             for k, source in enumerate(mixture.sources):
                 row = {"id": mixture.id, "instrument": source.instrument, "system": system}
-                result.rows.append({**row, **{m: float(scores[m][k]) for m in METRIC_NAMES}})
+                result.rows.append({**row, **{m: float(system_scores[m][k]) for m in METRIC_NAMES}})
+        scored.append(mixture.id)
         if progress is not None:
-            progress(done, len(mixtures))
+            progress(len(scored), len(mixtures))
+
+    def collect_first() -> None:
+        mixture, future = pending.popleft()
+        add_rows(mixture, future.result())
+
+    context = mp.get_context("spawn")
+    with ProcessPoolExecutor(workers, mp_context=context) if workers else nullcontext() as pool:
+        for mixture in mixtures:
+            mix = read_model_rate(mixture.mix)
+            references = [read_model_rate(s.audio) for s in mixture.sources]
+            length = min(len(mix), *(len(r) for r in references))
+            mix, reference = mix[:length], np.stack([r[:length] for r in references])
+            estimate = np.asarray(separate(mixture, mix), dtype=np.float64)[:, :length]
+            estimates = {MODEL_ROW: estimate}
+            if reference_rows:
+                estimates["mixture"] = np.broadcast_to(mix, reference.shape).copy()
+                estimates.update(oracle_estimates(reference, mix))
+            if pool is None:
+                add_rows(mixture, score_systems(reference, estimates, mix))
+                continue
+            pending.append((mixture, pool.submit(score_systems, reference, estimates, mix)))
+            # Collect what is ready, in order; wait when the queue is long (bounded memory).
+            while pending and (pending[0][1].done() or len(pending) > 2 * workers):
+                collect_first()
+        while pending:
+            collect_first()
     result.summary = summarize_rows(result.rows)
     return result
 

@@ -27,9 +27,14 @@ import click
     help="Folder for the JSON and Markdown reports.",
 )  # fmt: skip
 @click.option("--device", default=None, help="cpu, cuda or cuda:N (default: CUDA when present).")
+@click.option(
+    "--workers", type=click.IntRange(min=0), default=None,
+    help="Processes scoring BSS Eval while the model separates; 0 scores in this process "
+    "(default: one fewer than the CPU cores, at most 8).",
+)  # fmt: skip
 def evaluate_command(
     set_dir: Path, model: str, cycles: int | None, threshold: float, soft: bool, out_dir: Path,
-    device: str | None,
+    device: str | None, workers: int | None,
 ) -> None:  # fmt: skip
     """Score a model on a benchmark set: SDR / SIR / SAR / NSDR per instrument and overall, next
     to the mixture and the ideal binary / ratio masks. Prints a table and writes
@@ -37,6 +42,7 @@ def evaluate_command(
     from avpc_plugin.checkpoints import CheckpointError, RegistryError
     from avpc_plugin.evaluate.benchmark import (
         BenchmarkError,
+        default_score_workers,
         evaluate_benchmark,
         read_manifest,
         separator_function,
@@ -59,7 +65,10 @@ def evaluate_command(
 
     with click.progressbar(length=len(mixtures), label="separating", file=None) as bar:
         result = evaluate_benchmark(
-            mixtures, separator_function(separator, cycles), progress=lambda done, _: bar.update(1)
+            mixtures,
+            separator_function(separator, cycles),
+            progress=lambda done, _: bar.update(1),
+            workers=default_score_workers() if workers is None else workers,
         )
     result.info = {
         "set": str(set_dir), "model": model, "mixtures": len(mixtures),
