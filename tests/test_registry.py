@@ -156,6 +156,20 @@ def test_resolve_model_by_name_or_path(search_path: dict[str, Path], tmp_path: P
         resolve_model(tmp_path / "absent.pt")
 
 
+def test_resolve_model_takes_a_training_run_folder(tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    best = save_checkpoint(TinyLinear(), run, "best")
+    last = save_checkpoint(TinyLinear(), run / "checkpoints", "last")
+    state = {"best": best.name, "last": f"checkpoints/{last.name}"}
+    (run / "state.json").write_text(json.dumps(state))
+    assert resolve_model(run) == best
+    (run / "state.json").write_text(json.dumps({**state, "best": None}))
+    assert resolve_model(str(run)) == last  # no best yet: the last epoch checkpoint
+    (run / "state.json").write_text(json.dumps({"best": None, "last": None}))
+    with pytest.raises(FileNotFoundError, match=r"run folder .*run has no checkpoint yet"):
+        resolve_model(run)
+
+
 def test_unknown_name_suggests_a_close_one(search_path: dict[str, Path]) -> None:
     add_model(search_path["first"], "tiny-alpha")
     add_model(search_path["second"], "other", seed=1)

@@ -21,6 +21,7 @@ modified or damaged file from the name alone; the model registry keeps the full 
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import pickle
 import platform
@@ -41,6 +42,10 @@ from avpc_plugin.nets.registry import build_net, get_net_class
 FORMAT_NAME = "avpc-checkpoint"
 FORMAT_VERSION = 1
 REQUIRED_KEYS = ("format", "format_version", "arch", "config", "state_dict", "summary", "versions")
+
+RUN_STATE_FILE = "state.json"
+"""The state file of a training run folder (``avpc train``'s ``out_dir``); it names the run's best
+and last checkpoints, relative to the folder."""
 
 _NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 _HASHED_FILE_NAME = re.compile(r"-(?P<sha8>[0-9a-f]{8})\.pt")
@@ -135,6 +140,27 @@ def check_file_hash(path: Path, actual_sha256: str, expected: str) -> None:
 
 
 # ------------------------------------------------------------------------------------------ saving
+
+
+def run_checkpoint(folder: str | os.PathLike[str]) -> Path:
+    """A training run folder's best checkpoint (its last epoch checkpoint while none is best).
+
+    Raises:
+        FileNotFoundError: ``folder`` is not a run folder (no ``state.json``), or its run has
+            written no checkpoint yet (the message names the folder).
+    """
+    root = Path(folder)
+    state_file = root / RUN_STATE_FILE
+    if not state_file.is_file():
+        raise FileNotFoundError(f"{root} is not a training run folder (no {RUN_STATE_FILE})")
+    try:
+        state = json.loads(state_file.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as err:
+        raise FileNotFoundError(f"{state_file}: unreadable run state ({err})") from None
+    chosen = state.get("best") or state.get("last") if isinstance(state, dict) else None
+    if not chosen:
+        raise FileNotFoundError(f"run folder {root} has no checkpoint yet")
+    return root / str(chosen)
 
 
 def validate_name(name: str) -> str:

@@ -27,11 +27,13 @@ import torch
 
 from avpc_plugin.atomic import write_bytes_atomically
 from avpc_plugin.checkpoints.format import (
+    RUN_STATE_FILE,
     LoadedCheckpoint,
     check_file_hash,
     hash_in_file_name,
     load_checkpoint,
     read_checkpoint_metadata,
+    run_checkpoint,
     sha256_file,
     validate_name,
 )
@@ -127,13 +129,14 @@ def find_model(name: str) -> ModelEntry:
 
 
 def resolve_model(name_or_path: str | os.PathLike[str]) -> Path:
-    """The checkpoint file for a registry name or a path to a ``.pt`` file.
+    """The checkpoint file for a registry name, a path to a ``.pt`` file or a training run folder.
 
-    An existing file is used as is; anything else is looked up by name.
+    An existing file is used as is, a run folder (``avpc train``'s ``out_dir``) gives its best
+    checkpoint; anything else is looked up by name.
 
     Raises:
         FileNotFoundError: the argument looks like a path (``.pt`` suffix or a folder separator),
-            no such file exists and no model has that name.
+            no such file exists and no model has that name; or a run folder without a checkpoint.
         KeyError: unknown name (the message suggests a close one).
     """
     found = lookup_model(name_or_path)
@@ -177,10 +180,13 @@ def load_model(
 
 
 def lookup_model(name_or_path: str | os.PathLike[str]) -> Path | ModelEntry:
-    """An existing file as is, else the registered model of that name (errors as resolve_model)."""
+    """An existing file as is, a training run folder's best checkpoint, else the registered model
+    of that name (errors as resolve_model)."""
     candidate = Path(name_or_path)
     if candidate.is_file():
         return candidate
+    if (candidate / RUN_STATE_FILE).is_file():
+        return run_checkpoint(candidate)
     text = os.fspath(name_or_path)
     try:
         return find_model(text)

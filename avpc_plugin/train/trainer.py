@@ -36,8 +36,10 @@ from torch.utils.data import Dataset
 
 from avpc_plugin.atomic import write_bytes_atomically
 from avpc_plugin.checkpoints.format import (
+    RUN_STATE_FILE,
     CheckpointError,
     load_checkpoint,
+    run_checkpoint,
     save_checkpoint,
 )
 from avpc_plugin.nets.rcop import RCoPHeads
@@ -53,7 +55,6 @@ from avpc_plugin.train.objective import (
 from avpc_plugin.train.plots import plot_curves, read_metrics
 from avpc_plugin.train.validation import validate
 
-STATE_FILE = "state.json"
 METRICS_FILE = "metrics.jsonl"
 CURVES_FILE = "curves.png"
 KEEP_EPOCH_CHECKPOINTS = 2
@@ -141,14 +142,10 @@ def resolve_init_checkpoint(path: Path) -> Path:
     """A checkpoint file, or a run folder's best model (its last epoch checkpoint if no best)."""
     if path.is_file():
         return path
-    state_file = path / STATE_FILE
-    if not state_file.is_file():
-        raise ConfigError(f"init_from: {path} is neither a checkpoint file nor a run folder")
-    state = json.loads(state_file.read_text(encoding="utf-8"))
-    chosen = state.get("best") or state.get("last")
-    if not chosen:
-        raise ConfigError(f"init_from: run folder {path} has no checkpoint yet")
-    return path / chosen
+    try:
+        return run_checkpoint(path)
+    except FileNotFoundError as err:
+        raise ConfigError(f"init_from: {path} is not a checkpoint file ({err})") from None
 
 
 def make_optimizer(
@@ -253,13 +250,13 @@ class Trainer:
             TrainingError: a fresh run into a folder that already holds one, or a resume without
                 a run to resume.
         """
-        state_path = self.out_dir / STATE_FILE
+        state_path = self.out_dir / RUN_STATE_FILE
         if resume:
             self._resume()
         elif state_path.exists():
             raise TrainingError(
-                f"{self.out_dir} already holds a run ({STATE_FILE}): pass --resume to continue it, "
-                "or choose another out_dir"
+                f"{self.out_dir} already holds a run ({RUN_STATE_FILE}): pass --resume to "
+                "continue it, or choose another out_dir"
             )
         if self.ctx.is_main:
             self.out_dir.mkdir(parents=True, exist_ok=True)
@@ -360,14 +357,14 @@ class Trainer:
             if previous and previous != best.name:
                 (self.out_dir / previous).unlink(missing_ok=True)
         write_bytes_atomically(
-            self.out_dir / STATE_FILE, json.dumps(vars(state), indent=2).encode("utf-8")
+            self.out_dir / RUN_STATE_FILE, json.dumps(vars(state), indent=2).encode("utf-8")
         )
 
     def _resume(self) -> None:
-        state_path = self.out_dir / STATE_FILE
+        state_path = self.out_dir / RUN_STATE_FILE
         if not state_path.is_file():
             raise TrainingError(
-                f"--resume: {self.out_dir} holds no run to resume (no {STATE_FILE})"
+                f"--resume: {self.out_dir} holds no run to resume (no {RUN_STATE_FILE})"
             )
         recorded = RunState(**json.loads(state_path.read_text(encoding="utf-8")))
         if recorded.last is None:
