@@ -139,9 +139,6 @@ def check_file_hash(path: Path, actual_sha256: str, expected: str) -> None:
         )
 
 
-# ------------------------------------------------------------------------------------------ saving
-
-
 def run_checkpoint(folder: str | os.PathLike[str]) -> Path:
     """A training run folder's best checkpoint (its last epoch checkpoint while none is best).
 
@@ -161,6 +158,9 @@ def run_checkpoint(folder: str | os.PathLike[str]) -> Path:
     if not chosen:
         raise FileNotFoundError(f"run folder {root} has no checkpoint yet")
     return root / str(chosen)
+
+
+# ------------------------------------------------------------------------------------------ saving
 
 
 def validate_name(name: str) -> str:

@@ -225,7 +225,7 @@ def evaluate_benchmark(
             estimate = np.asarray(separate(mixture, mix), dtype=np.float64)[:, :length]
             estimates = {MODEL_ROW: estimate}
             if reference_rows:
-                estimates["mixture"] = np.broadcast_to(mix, reference.shape).copy()
+                estimates["mixture"] = np.broadcast_to(mix, reference.shape)
                 estimates.update(oracle_estimates(reference, mix))
             if pool is None:
                 add_rows(mixture, score_systems(reference, estimates, mix))
