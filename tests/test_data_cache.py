@@ -143,24 +143,50 @@ def test_dataloader_workers_read_the_cache(clips: list[SoloClip], tmp_path: Path
     assert batches[0]["mix"].shape == (4, CLIP_SAMPLES)
 
 
+def _drawn_alike(
+    cache: ClipCache, first: dict[str, float], second: dict[str, float], train: bool = True
+) -> tuple[dict, dict]:
+    """Item 1 of two datasets over ``cache`` with options ``first`` and ``second``, each drawn
+    after the same torch seed (so a training item's draws can be compared)."""
+    items = []
+    for options in (first, second):
+        dataset = CachedMixSeparateDataset(cache, 2, train=train, normalize=False, **options)
+        torch.manual_seed(3)
+        items.append(dataset[1])
+    return items[0], items[1]
+
+
 def test_frame_augment_restyles_training_frames_only(clips: list[SoloClip], tmp_path: Path) -> None:
     cache = build_cache(clips, tmp_path / "cache", FPS, IMAGE_SIZE, progress=False)
-    plain = CachedMixSeparateDataset(cache, 2, train=True, normalize=False)
-    restyled = CachedMixSeparateDataset(cache, 2, train=True, normalize=False, frame_augment=1.0)
-    torch.manual_seed(3)
-    a = plain[1]
-    torch.manual_seed(3)
-    b = restyled[1]
+    a, b = _drawn_alike(cache, {}, {"frame_augment": 1.0})
     # Same windows, partners, gains and crops (restyling has its own stream), other pixels.
     assert a["instruments"] == b["instruments"]
     assert torch.equal(a["audios"], b["audios"]) and torch.equal(a["gains"], b["gains"])
     assert b["frames"].dtype == torch.uint8 and b["frames"].shape == a["frames"].shape
     assert not torch.equal(a["frames"], b["frames"])
     # Validation items never change.
-    val = CachedMixSeparateDataset(cache, 2, train=False, normalize=False)
-    val_restyled = CachedMixSeparateDataset(
-        cache, 2, train=False, normalize=False, frame_augment=1.0
-    )
-    assert torch.equal(val[0]["frames"], val_restyled[0]["frames"])
+    val, val_restyled = _drawn_alike(cache, {}, {"frame_augment": 1.0}, train=False)
+    assert torch.equal(val["frames"], val_restyled["frames"])
     with pytest.raises(ValueError, match="frame_augment"):
         CachedMixSeparateDataset(cache, 2, frame_augment=2.0)
+
+
+def test_audio_augment_equalises_training_sources_only(
+    clips: list[SoloClip], tmp_path: Path
+) -> None:
+    cache = build_cache(clips, tmp_path / "cache", FPS, IMAGE_SIZE, progress=False)
+    restyled = {"frame_augment": 1.0}
+    a, b = _drawn_alike(cache, restyled, {**restyled, "audio_augment": 1.0})
+    # Same partners, gains and (restyled) frames: equalising draws from a stream of its own.
+    assert a["instruments"] == b["instruments"]
+    assert torch.equal(a["frames"], b["frames"]) and torch.equal(a["gains"], b["gains"])
+    assert not torch.allclose(a["audios"], b["audios"], atol=1e-3)
+    # Still the mixing recipe: each source peaks at its gain and the mix is their mean.
+    peaks = b["audios"].abs().amax(dim=-1)
+    torch.testing.assert_close(peaks, b["gains"], atol=1e-5, rtol=0)
+    torch.testing.assert_close(b["mix"], b["audios"].mean(dim=0), atol=1e-6, rtol=0)
+    # Validation items never change.
+    val, val_eq = _drawn_alike(cache, {}, {"audio_augment": 1.0}, train=False)
+    assert torch.equal(val["audios"], val_eq["audios"])
+    with pytest.raises(ValueError, match="audio_augment"):
+        CachedMixSeparateDataset(cache, 2, audio_augment=-0.1)

@@ -53,6 +53,7 @@ def test_trunk_weights_are_taken_from_the_config_folder(tmp_path: Path) -> None:
         (DATA + '[loss]\nmask = "soft"\n', "[loss] mask: expected 'binary' or 'ratio'"),
         (DATA + "[optim]\nlr_drops = [0.4, 1.5]\n", "[optim] lr_drops"),
         (DATA + "frame_augment = 1.5\n", "[data] frame_augment: expected a probability"),
+        (DATA + "audio_augment = -1\n", "[data] audio_augment: expected a probability"),
         (DATA + "[model.config.sound]\nngf = 0\n", "[model.config]: rejected by 'avpc'"),
         (DATA + '[model]\narch = "unet"\n', "[model] arch: unknown net 'unet'"),
         ('[data]\ntrain = "nowhere"\nval = "corpus"\n', "[data] train: no such data folder"),
@@ -94,3 +95,72 @@ def test_paper_config_matches_the_recipe() -> None:
     assert (config.optim.lr_sound, config.optim.lr_visual) == (1e-3, 1e-4)
     assert (config.data.sources, config.loss.mask) == (2, "binary")
     assert lr_drop_epochs(config.train.epochs, config.optim.lr_drops) == [40, 80]
+
+
+def test_extends_merges_tables_and_takes_each_files_paths_from_its_folder(tmp_path: Path) -> None:
+    import torch
+    import torchvision
+
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    write(shared, "")  # shared/corpus
+    torch.save(torchvision.models.resnet18(weights=None).state_dict(), shared / "trunk.pth")
+    (shared / "base.toml").write_text(
+        'name = "base"\nout_dir = "runs/base"\n'
+        '[model]\narch = "avpc"\n'
+        '[model.config.visual]\ntrunk_weights = "trunk.pth"\n'
+        "[model.config.sound]\nngf = 16\ntrain_cycles = 2\n"
+        '[data]\ntrain = "corpus"\nval = "corpus"\nframe_augment = 0.5\n'
+        "[optim]\nlr_sound = 1e-3\nlr_drops = [0.8]\n"
+        "[train]\nepochs = 6\nbatch_size = 8\n"
+    )
+    child = tmp_path / "child.toml"
+    child.write_text(
+        'extends = "shared/base.toml"\nname = "child"\nout_dir = "runs/child"\n'
+        "[model.config.sound]\nngf = 32\n"
+        "[data]\naudio_augment = 0.5\n"
+        "[train]\nepochs = 9\n"
+    )
+    config = load_config(child)
+    assert (config.name, config.out_dir) == ("child", tmp_path / "runs/child")
+    # Inherited paths stay the parent's: from shared/, not from the child's folder.
+    assert config.data.train == shared / "corpus"
+    assert config.model.config["visual"]["trunk_weights"] == str(shared / "trunk.pth")
+    # Tables merge key by key: the child's keys win, the rest is inherited.
+    assert config.model.config["sound"] == {"ngf": 32, "train_cycles": 2}
+    assert (config.data.frame_augment, config.data.audio_augment) == (0.5, 0.5)
+    assert (config.train.epochs, config.train.batch_size) == (9, 8)
+    assert (config.optim.lr_sound, config.optim.lr_drops) == (1e-3, [0.8])
+
+
+@pytest.mark.parametrize(
+    ("child", "message"),
+    [
+        ('extends = "base.toml"\nname = "c"\n', "missing required key 'out_dir' (a config that"),
+        ('extends = "nowhere.toml"\nname = "c"\nout_dir = "o"\n', "extends: no such config"),
+        ('extends = 3\nname = "c"\nout_dir = "o"\n', "extends: expected a config file path"),
+        ('extends = "child.toml"\nname = "c"\nout_dir = "o"\n', "extends: a cycle of configs"),
+        ('extends = "base.toml"\nname = "c"\nout_dir = "o"\n[data]\nsauces = 2\n', "unknown key"),
+    ],
+)
+def test_bad_extends_is_named(tmp_path: Path, child: str, message: str) -> None:
+    write(tmp_path, DATA)  # run.toml with the corpus, as a complete parent
+    (tmp_path / "run.toml").rename(tmp_path / "base.toml")
+    path = tmp_path / "child.toml"
+    path.write_text(child)
+    with pytest.raises(ConfigError) as raised:
+        load_config(path)
+    assert message in str(raised.value) and str(path) in str(raised.value)
+
+
+def test_experiment_configs_only_state_what_differs() -> None:
+    """Each shipped experiment config extends a recipe and equals it but for what it states."""
+    recipe = load_config(CONFIGS / "avpc_synth_cpu.toml", check_data=False)
+    longer = load_config(CONFIGS / "avpc_synth_cpu_900.toml", check_data=False)
+    assert longer.train.epochs == 9 and longer.out_dir != recipe.out_dir
+    assert (longer.model, longer.data, longer.optim) == (recipe.model, recipe.data, recipe.optim)
+    for arch in ("avpc", "sop"):
+        plain = load_config(CONFIGS / f"{arch}_synth_cpu.toml", check_data=False)
+        eq = load_config(CONFIGS / f"{arch}_synth_cpu_eq.toml", check_data=False)
+        assert (plain.data.audio_augment, eq.data.audio_augment) == (0.0, 0.5)
+        assert eq.model == plain.model and eq.train == plain.train and eq.optim == plain.optim

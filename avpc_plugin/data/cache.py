@@ -224,7 +224,8 @@ class CachedMixSeparateDataset(MixSeparateDataset):
 
     Args:
         cache: an opened cache, or its folder.
-        n_sources, train, seed, num_frames, stride_frames, length, normalize, frame_augment: as
+        n_sources, train, seed, num_frames, stride_frames, length, normalize, frame_augment,
+        audio_augment: as
             for :class:`~avpc_plugin.data.datasets.MixSeparateDataset`.
     """
 
@@ -239,6 +240,7 @@ class CachedMixSeparateDataset(MixSeparateDataset):
         length: int | None = None,
         normalize: bool = True,
         frame_augment: float = 0.0,
+        audio_augment: float = 0.0,
     ) -> None:
         self.cache = cache if isinstance(cache, ClipCache) else ClipCache(cache)
         super().__init__(
@@ -253,6 +255,7 @@ class CachedMixSeparateDataset(MixSeparateDataset):
             length=length,
             normalize=normalize,
             frame_augment=frame_augment,
+            audio_augment=audio_augment,
         )
 
     def load_audio(self, clip_index: int, first: int) -> np.ndarray:

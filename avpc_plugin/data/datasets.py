@@ -30,6 +30,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from avpc_plugin.audio.augment import equalize_randomly
 from avpc_plugin.audio.io import AudioFileError, AudioReader, audio_info, resample_span
 from avpc_plugin.audio.mixing import GAIN_HIGH, GAIN_LOW, make_mixture, peak_normalize
 from avpc_plugin.audio.stft import CLIP_SAMPLES, MODEL_RATE
@@ -190,6 +191,9 @@ class MixSeparateDataset(Dataset[dict[str, Any]]):
         frame_augment: in training, the chance that a source's frames are restyled
             (:func:`avpc_plugin.data.frames.restyle_frames`: colour jitter, grayscale, line
             drawing); 0 = crop and flip only.
+        audio_augment: in training, the chance that a source's audio goes through a random
+            equaliser (:func:`avpc_plugin.audio.augment.equalize_randomly`) before it is
+            normalised and mixed; 0 = none.
 
     An item is a dict: ``audios`` float32 ``(N, CLIP_SAMPLES)`` gained sources, ``mix``
     ``(CLIP_SAMPLES,)`` their mean, ``frames`` ``(N, 3, num_frames, image_size, image_size)``
@@ -214,6 +218,7 @@ class MixSeparateDataset(Dataset[dict[str, Any]]):
         length: int | None = None,
         normalize: bool = True,
         frame_augment: float = 0.0,
+        audio_augment: float = 0.0,
     ) -> None:
         if n_sources < 1:
             raise ValueError(f"n_sources: expected >= 1, got {n_sources}")
@@ -226,10 +231,9 @@ class MixSeparateDataset(Dataset[dict[str, Any]]):
             )
         if fps <= 0:
             raise ValueError(f"fps: expected > 0, got {fps}")
-        if not 0.0 <= frame_augment <= 1.0:
-            raise ValueError(
-                f"frame_augment: expected a probability in [0, 1], got {frame_augment}"
-            )
+        for name, chance in (("frame_augment", frame_augment), ("audio_augment", audio_augment)):
+            if not 0.0 <= chance <= 1.0:
+                raise ValueError(f"{name}: expected a probability in [0, 1], got {chance}")
         self.clips = clips
         self.n_sources = n_sources
         self.train = train
@@ -242,6 +246,7 @@ class MixSeparateDataset(Dataset[dict[str, Any]]):
         self.length = length if length is not None else len(clips)
         self.normalize = normalize
         self.frame_augment = frame_augment
+        self.audio_augment = audio_augment
 
     def __len__(self) -> int:
         return self.length
@@ -253,9 +258,9 @@ class MixSeparateDataset(Dataset[dict[str, Any]]):
 
     def __getitem__(self, index: int) -> dict[str, Any]:
         rng = self._rng(index)
-        # Restyling draws from a child stream, so windows, partners and gains are the same with
-        # and without it.
-        style_rng = rng.spawn(1)[0] if self.train and self.frame_augment > 0 else None
+        # Restyling and equalising draw from child streams of their own, so windows, partners
+        # and gains are the same with and without them.
+        style_rng, timbre_rng = rng.spawn(2) if self.train else (None, None)
         chosen = [index % len(self.clips)]
         while len(chosen) < self.n_sources:
             other = int(rng.integers(len(self.clips)))
@@ -267,7 +272,10 @@ class MixSeparateDataset(Dataset[dict[str, Any]]):
             clip = self.clips[clip_index]
             slack = max(clip.duration - window, 0.0)
             start = float(rng.uniform(0.0, slack)) if self.train else slack / 2
-            waves.append(torch.from_numpy(self.load_audio(clip_index, int(start * MODEL_RATE))))
+            wave = self.load_audio(clip_index, int(start * MODEL_RATE))
+            if timbre_rng is not None and timbre_rng.random() < self.audio_augment:
+                wave = equalize_randomly(wave, timbre_rng)
+            waves.append(torch.from_numpy(wave))
             centre = math.floor((start + window / 2) * self.fps + _GRID_EPS)
             offsets = (np.arange(self.num_frames) - self.num_frames // 2) * self.stride_frames
             grid = np.clip(centre + offsets, 0, frame_count(clip, self.fps) - 1)

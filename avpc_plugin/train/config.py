@@ -2,6 +2,7 @@
 
 Layout of a config file (every key optional unless marked; defaults are the paper setting)::
 
+    extends = "avpc_paper.toml"  # optional: start from another config file (see below)
     name = "avpc-paper"          # checkpoint name stem (required)
     stage = "separate"           # "separate" (mix-and-separate), "rcop" (SimSiam pre-training)
                                  # or "visual" (visual trunk pre-training on instrument labels)
@@ -21,18 +22,27 @@ Layout of a config file (every key optional unless marked; defaults are the pape
     [hardware]                   # bf16 autocast, channels_last, torch.compile, pinned memory
 
 Relative paths are taken from the config file's folder, so a config means the same thing from
-any working directory. Every problem is reported as ``FILE: [section] key: what was expected``
-(:class:`ConfigError`): unknown keys, wrong types, out-of-range values, missing data folders and a
-model config the registered net rejects all fail here, before a single batch is loaded.
+any working directory. A config that ``extends`` another states only what differs: the other
+file (relative to this one's folder; it may extend a third) is read first, its relative paths
+taken from its own folder, and this file's keys replace its keys table by table (a table merges
+key by key, any other value is replaced whole). It must set its own ``name`` and ``out_dir``, so
+two runs never share a run folder.
+
+Every problem is reported as ``FILE: [section] key: what was expected`` (:class:`ConfigError`;
+for an inherited key, FILE is the extending one): unknown keys, wrong types, out-of-range values,
+missing data folders and a model config the registered net rejects all fail here, before a single
+batch is loaded.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import os
 import sys
 import types
 import typing
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -88,6 +98,9 @@ class DataSection:
     frame_augment: float = 0.0
     """Chance that a training source's frames are restyled (colour jitter, grayscale or a line
     drawing: :func:`avpc_plugin.data.frames.restyle_frames`); 0 = crop and flip only."""
+    audio_augment: float = 0.0
+    """Chance that a training source's audio goes through a random four-band equaliser
+    (:func:`avpc_plugin.audio.augment.equalize_randomly`) before mixing; 0 = none."""
 
 
 @dataclass(frozen=True)
@@ -216,12 +229,77 @@ def load_config(path: str | Path, check_data: bool = True) -> TrainConfig:
     file = Path(path)
     if not file.is_file():
         raise ConfigError(f"{file}: no such config file")
+    raw = _read_with_parents(file, chain=(file.resolve(),))
+    return config_from_dict(raw, base=file.parent, source=file, check_data=check_data)
+
+
+def _read_toml(file: Path) -> dict[str, Any]:
     try:
         with open(file, "rb") as handle:
-            raw = tomllib.load(handle)
+            return tomllib.load(handle)
     except tomllib.TOMLDecodeError as err:
         raise ConfigError(f"{file}: not valid TOML ({err})") from None
-    return config_from_dict(raw, base=file.parent, source=file, check_data=check_data)
+
+
+def _read_with_parents(file: Path, chain: tuple[Path, ...]) -> dict[str, Any]:
+    """The TOML of ``file`` merged onto the config it ``extends`` (recursively), the parents'
+    relative paths rewritten to mean the same from ``file``'s folder. ``chain``: the files
+    already being read (resolved), to catch a cycle."""
+    raw = _read_toml(file)
+    parent = raw.pop("extends", None)
+    if parent is None:
+        return raw
+    if not isinstance(parent, str) or not parent:
+        raise ConfigError(f"{file}: extends: expected a config file path, got {parent!r}")
+    parent_file = file.parent / Path(parent).expanduser()
+    if parent_file.resolve() in chain:
+        cycle = " -> ".join(str(f) for f in (*chain, parent_file.resolve()))
+        raise ConfigError(f"{file}: extends: a cycle of configs ({cycle})")
+    if not parent_file.is_file():
+        raise ConfigError(f"{file}: extends: no such config file {parent_file}")
+    for key in _REQUIRED_TOP:
+        if key not in raw:
+            raise ConfigError(
+                f"{file}: missing required key {key!r} (a config that extends another sets its "
+                f"own name and out_dir)"
+            )
+    inherited = _read_with_parents(parent_file, (*chain, parent_file.resolve()))
+    return _merge_tables(_rebase_paths(inherited, parent_file.parent, file.parent), raw)
+
+
+def _rebase_paths(raw: dict[str, Any], old: Path, new: Path) -> dict[str, Any]:
+    """``raw`` with its relative path values (``_PATH_KEYS``, ``[model.config]`` weights files)
+    rewritten from folder ``old`` to folder ``new``; anything that is not a path string is left
+    for the checks."""
+
+    def rebase(value: Any) -> Any:
+        if not isinstance(value, str) or not value:
+            return value
+        path = Path(value).expanduser()
+        return value if path.is_absolute() else os.path.relpath(old / path, new)
+
+    out = dict(raw)
+    for section, key in _PATH_KEYS:
+        table = out if section is None else out.get(section)
+        if isinstance(table, dict) and key in table:
+            if section is not None:
+                table = out[section] = dict(table)
+            table[key] = rebase(table[key])
+    model = out.get("model")
+    if isinstance(model, dict) and isinstance(model.get("config"), dict):
+        out["model"] = {**model, "config": _map_weight_paths(model["config"], rebase)}
+    return out
+
+
+def _merge_tables(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    """``base`` updated by ``override``: tables merge key by key, other values are replaced."""
+    merged = dict(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _merge_tables(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
 
 
 def config_from_dict(
@@ -268,25 +346,29 @@ WEIGHT_PATH_KEYS = ("trunk_weights",)
 
 def _without_weight_paths(value: Any) -> Any:
     """``value`` with every weights-file path (``WEIGHT_PATH_KEYS``) set to None."""
-    if not isinstance(value, dict):
-        return value
-    return {
-        key: None if key in WEIGHT_PATH_KEYS else _without_weight_paths(item)
-        for key, item in value.items()
-    }
+    return _map_weight_paths(value, lambda _: None)
 
 
 def _resolve_weight_paths(value: Any, base: Path) -> Any:
     """``value`` with each relative weights-file path (``WEIGHT_PATH_KEYS``) taken from ``base``."""
+
+    def resolve(item: Any) -> Any:
+        if isinstance(item, str) and not Path(item).is_absolute():
+            return str(base / item)
+        return item
+
+    return _map_weight_paths(value, resolve)
+
+
+def _map_weight_paths(value: Any, change: Callable[[Any], Any]) -> Any:
+    """``value`` (a ``[model.config]`` table) with ``change`` applied to every weights-file
+    entry (``WEIGHT_PATH_KEYS``, at any depth)."""
     if not isinstance(value, dict):
         return value
-    resolved = {}
-    for key, item in value.items():
-        if key in WEIGHT_PATH_KEYS and isinstance(item, str) and not Path(item).is_absolute():
-            resolved[key] = str(base / item)
-        else:
-            resolved[key] = _resolve_weight_paths(item, base)
-    return resolved
+    return {
+        key: change(item) if key in WEIGHT_PATH_KEYS else _map_weight_paths(item, change)
+        for key, item in value.items()
+    }
 
 
 def _section(cls: type, raw: Any, name: str, base: Path, where: str) -> Any:
@@ -398,11 +480,12 @@ def _check_values(config: TrainConfig, where: str, check_data: bool) -> None:
         raise ConfigError(
             f"{where}[loss] ratio_norm: expected 1 or 2, got {config.loss.ratio_norm}"
         )
-    if not 0 <= config.data.frame_augment <= 1:
-        raise ConfigError(
-            f"{where}[data] frame_augment: expected a probability in [0, 1], got "
-            f"{config.data.frame_augment}"
-        )
+    for key in ("frame_augment", "audio_augment"):
+        chance = getattr(config.data, key)
+        if not 0 <= chance <= 1:
+            raise ConfigError(
+                f"{where}[data] {key}: expected a probability in [0, 1], got {chance}"
+            )
     if not 0 < config.loss.threshold < 1:
         raise ConfigError(
             f"{where}[loss] threshold: expected a value in (0, 1), got {config.loss.threshold}"

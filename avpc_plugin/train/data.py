@@ -60,6 +60,7 @@ def build_datasets(
         train=True,
         length=data.train_items or None,
         frame_augment=data.frame_augment,
+        audio_augment=data.audio_augment,
         **common,
     )
     val = CachedMixSeparateDataset(
