@@ -33,8 +33,10 @@ from avpc_plugin.evaluate.benchmark import (
     BenchmarkMixture,
     default_score_workers,
     evaluate_benchmark,
+    mixtures_by_size,
     read_manifest,
     separator_function,
+    size_group,
 )
 from avpc_plugin.metrics import METRIC_NAMES
 from avpc_plugin.separate import Separator
@@ -189,10 +191,7 @@ def main() -> None:
     baseline = Separator.from_pretrained(args.baseline, **options)
     names = [Path(args.model).stem, Path(args.baseline).stem]
     mixtures = read_manifest(args.set_dir)
-    groups = {
-        f"{n}-source": [m for m in mixtures if len(m.sources) == n]
-        for n in sorted({len(m.sources) for m in mixtures})
-    }
+    groups = mixtures_by_size(mixtures)
     report: dict[str, Any] = {
         "set": str(args.set_dir),
         "model": args.model,
@@ -205,7 +204,7 @@ def main() -> None:
         },
         "mixtures": {group: len(members) for group, members in groups.items()},
         "groups": {},
-        "cycles_group": "2-source" if "2-source" in groups else next(iter(groups)),
+        "cycles_group": size_group(2) if size_group(2) in groups else next(iter(groups)),
         "cycles": {},
     }
     for group, members in groups.items():

@@ -12,7 +12,12 @@ from click.testing import CliRunner
 from helpers_train import ToneMixtures, write_tone_benchmark
 
 from avpc_plugin.checkpoints import save_checkpoint
-from avpc_plugin.evaluate.benchmark import evaluate_benchmark, oracle_estimates, read_manifest
+from avpc_plugin.evaluate.benchmark import (
+    BenchmarkMixture,
+    evaluate_benchmark,
+    oracle_estimates,
+    read_manifest,
+)
 from avpc_plugin.evaluate.cli import evaluate_command
 from avpc_plugin.metrics import bss_eval
 from avpc_plugin.nets import build_net
@@ -73,3 +78,30 @@ def test_scoring_processes_give_the_same_rows_in_order(tmp_path: Path) -> None:
     pooled = evaluate_benchmark(mixtures, separate, progress=lambda *c: calls.append(c), workers=2)
     assert pooled.rows == here.rows and pooled.summary == here.summary
     assert calls == [(k, len(mixtures)) for k in range(1, len(mixtures) + 1)]
+
+
+def test_a_set_of_mixed_sizes_is_also_summarised_per_size(tmp_path: Path) -> None:
+    """2- and 3-source scores are not comparable: a set with both gets a group for each."""
+    write_tone_benchmark(tmp_path, count=2)
+    manifest = tmp_path / "manifest.jsonl"
+    lines = manifest.read_text().splitlines()
+    solo = json.loads(lines[1])
+    solo["sources"] = solo["sources"][:1]  # a 1-source entry: its mix holds the other tone too
+    manifest.write_text(lines[0] + "\n" + json.dumps(solo) + "\n")
+
+    def separate(mixture: BenchmarkMixture, mix: np.ndarray) -> np.ndarray:
+        sources = len(mixture.sources)
+        return np.stack([mix / sources] * sources)
+
+    result = evaluate_benchmark(read_manifest(tmp_path), separate)
+    assert {r["sources"] for r in result.rows} == {1, 2}
+    model = result.summary["model"]
+    assert list(model)[:3] == ["overall", "1-source", "2-source"]
+    counts = {group: model[group]["sdr"]["count"] for group in ("overall", "1-source", "2-source")}
+    assert counts == {"overall": 3, "1-source": 1, "2-source": 2}
+    two = [r["sdr"] for r in result.rows if r["system"] == "model" and r["sources"] == 2]
+    assert model["2-source"]["sdr"]["mean"] == np.mean(two)
+    # A set of one size keeps the plain layout (overall, then instruments).
+    manifest.write_text(lines[0] + "\n")
+    single = evaluate_benchmark(read_manifest(tmp_path), separate).summary["model"]
+    assert set(single) == {"overall", "tone0", "tone1"}

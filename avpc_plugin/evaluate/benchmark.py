@@ -62,9 +62,12 @@ class EvaluationResult:
     """Per-source scores of every system and their summaries.
 
     Attributes:
-        rows: one dict per (mixture, source, system): ``id``, ``instrument``, ``system`` and the
-            scores ``sdr``, ``sir``, ``sar``, ``nsdr`` (dB).
-        summary: ``{system: {"overall" | instrument: {metric: {"mean", "median", "count"}}}}``.
+        rows: one dict per (mixture, source, system): ``id``, ``instrument``, ``system``,
+            ``sources`` (the mixture's source count) and the scores ``sdr``, ``sir``, ``sar``,
+            ``nsdr`` (dB).
+        summary: ``{system: {group: {metric: {"mean", "median", "count"}}}}``, the groups being
+            ``"overall"``, one per mixture size (``"2-source"``, ...) when the set mixes sizes,
+            and one per instrument.
         info: what was evaluated (set, model, options).
     """
 
@@ -205,7 +208,10 @@ def evaluate_benchmark(
     def add_rows(mixture: BenchmarkMixture, scores: dict[str, dict[str, np.ndarray]]) -> None:
         for system, system_scores in scores.items():
             for k, source in enumerate(mixture.sources):
-                row = {"id": mixture.id, "instrument": source.instrument, "system": system}
+                row = {
+                    "id": mixture.id, "instrument": source.instrument, "system": system,
+                    "sources": len(mixture.sources),
+                }  # fmt: skip
                 result.rows.append({**row, **{m: float(system_scores[m][k]) for m in METRIC_NAMES}})
         scored.append(mixture.id)
         if progress is not None:
@@ -240,17 +246,32 @@ def evaluate_benchmark(
     return result
 
 
+def size_group(sources: int) -> str:
+    """The summary group of mixtures of ``sources`` sources, e.g. ``"2-source"``."""
+    return f"{sources}-source"
+
+
+def mixtures_by_size(mixtures: list[BenchmarkMixture]) -> dict[str, list[BenchmarkMixture]]:
+    """``{size_group(n): the mixtures of n sources}``, smallest ``n`` first."""
+    sizes = sorted({len(m.sources) for m in mixtures})
+    return {size_group(n): [m for m in mixtures if len(m.sources) == n] for n in sizes}
+
+
 def summarize_rows(rows: list[dict[str, Any]]) -> dict[str, dict[str, dict[str, dict[str, float]]]]:
-    """Mean / median of every metric per system, overall and per instrument."""
+    """Mean / median of every metric per system: overall, per mixture size (when the rows mix
+    sizes: a 2-source and a 3-source score are not comparable) and per instrument."""
     summary: dict[str, dict[str, dict[str, dict[str, float]]]] = {}
     systems = [MODEL_ROW, *SYSTEMS_REFERENCE]
     instruments = sorted({r["instrument"] for r in rows})
+    sizes = sorted({r["sources"] for r in rows if "sources" in r})
     for system in systems:
         mine = [r for r in rows if r["system"] == system]
         if not mine:
             continue
+        by_size = {size_group(n): [r for r in mine if r.get("sources") == n] for n in sizes}
         groups = {
             "overall": mine,
+            **(by_size if len(sizes) > 1 else {}),
             **{i: [r for r in mine if r["instrument"] == i] for i in instruments},
         }
         summary[system] = {
