@@ -162,3 +162,32 @@ def test_train_split_uses_train_sources_only(
     for record in train:
         assert record.picture in {s.key for s in picture_sources("train", record.instrument)}
         assert record.picture not in {s.key for s in picture_sources("val", record.instrument)}
+
+
+def test_bench_of_the_train_split_draws_seen_sources(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``avpc data bench --split train``: a set of new performances with training sounds and
+    pictures (the in-distribution check next to the default held-out val set)."""
+    import json
+
+    from click.testing import CliRunner
+
+    from avpc_plugin.cli import main
+
+    fonts = tmp_path / "fonts"
+    fonts.mkdir()
+    (fonts / SOUNDFONT_FILES["train"][0]).symlink_to(_val_soundfont())
+    monkeypatch.setenv("AVPC_SOUNDFONT_DIRS", str(fonts))
+    monkeypatch.setattr("avpc_plugin.data.render.SOUNDFONT_DIRS", ())
+    out = tmp_path / "bench"
+    args = ["data", "bench", "--out", str(out), "--split", "train", "--clips", "11"]
+    result = CliRunner().invoke(main, [*args, "--pairs", "2", "--triples", "1", "--workers", "1"])
+    assert result.exit_code == 0, result.output
+    records = [
+        json.loads(line) for line in (out / "corpus" / "index.jsonl").read_text().splitlines()
+    ]
+    assert len(records) == 11 and {r["split"] for r in records} == {"train"}
+    assert {r["soundfont"] for r in records} == {SOUNDFONT_FILES["train"][0]}
+    manifest = (out / "manifest.jsonl").read_text().splitlines()
+    assert [len(json.loads(line)["sources"]) for line in manifest] == [2, 2, 3]

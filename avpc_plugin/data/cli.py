@@ -112,7 +112,16 @@ def synth(
     "--corpus",
     type=click.Path(file_okay=False, exists=True, path_type=Path),
     default=None,
-    help="A val corpus to draw from; default: make one in OUT/corpus.",
+    help="A corpus to draw from; default: make one of --split in OUT/corpus.",
+)
+@click.option(
+    "--split",
+    type=click.Choice(["val", "train"]),
+    default="val",
+    show_default=True,
+    help="Sounds and looks of the clips made when no --corpus is given: val (never seen in "
+    "training) or train (seen in training; new performances, as long as --seed differs from "
+    "the training corpus's).",
 )
 @click.option(
     "--pairs", type=click.IntRange(min=0), default=20, show_default=True, help="2-source mixtures."
@@ -129,20 +138,29 @@ def synth(
     type=click.IntRange(min=11),
     default=44,
     show_default=True,
-    help="Val clips to make when no --corpus is given.",
+    help="Clips to make when no --corpus is given.",
 )
 @click.option("--seed", type=int, default=1234, show_default=True)
 @click.option("--workers", type=click.IntRange(min=1), default=2, show_default=True)
 def bench(
-    out: Path, corpus: Path | None, pairs: int, triples: int, clips: int, seed: int, workers: int
+    out: Path,
+    corpus: Path | None,
+    split: str,
+    pairs: int,
+    triples: int,
+    clips: int,
+    seed: int,
+    workers: int,
 ) -> None:
-    """Build a fixed benchmark set of 2- and 3-source mixtures from the val split."""
+    """Build a fixed benchmark set of 2- and 3-source mixtures, by default of val-split clips
+    (sounds and pictures never used in training)."""
     from avpc_plugin.data.bench import build_benchmark
     from avpc_plugin.data.corpus import synthesize_corpus
+    from avpc_plugin.data.render import Split
 
     if corpus is None:
         corpus = out / "corpus"
-        synthesize_corpus(corpus, "val", clips, seed, workers=workers)
+        synthesize_corpus(corpus, cast(Split, split), clips, seed, workers=workers)
     manifest = build_benchmark(corpus, out, {2: pairs, 3: triples}, seed=seed)
     click.echo(f"wrote {len(manifest)} mixtures to {out / 'manifest.jsonl'}")
 
