@@ -23,13 +23,13 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from quality import add_comparison_arguments  # benchmarks/quality.py, beside this script
 
 from avpc_plugin.atomic import write_text_atomically
 from avpc_plugin.data.corpus import read_index
 from avpc_plugin.evaluate.benchmark import (
     MODEL_ROW,
     BenchmarkMixture,
-    default_score_workers,
     evaluate_benchmark,
     mixtures_by_size,
     read_manifest,
@@ -112,18 +112,11 @@ def markdown_report(report: dict[str, Any]) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--set", dest="set_dir", type=Path, required=True)
+    add_comparison_arguments(parser)
     parser.add_argument(
         "--corpus", type=Path, required=True, help="training corpus (index.jsonl) for pictures"
     )
-    parser.add_argument("--model", required=True, help="AVPC model: registered name or .pt file")
-    parser.add_argument("--baseline", required=True, help="baseline model: name or .pt file")
     parser.add_argument("--seed", type=int, default=0, help="draw of the training clips")
-    parser.add_argument("--device", default=None)
-    parser.add_argument(
-        "--workers", type=int, default=default_score_workers(), help="BSS Eval processes"
-    )
-    parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args()
 
     started = time.perf_counter()

@@ -171,18 +171,24 @@ def parse_cycles(text: str) -> list[int]:
     return [int(part) for part in text.split(",")]
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def add_comparison_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options of a benchmark that scores a model next to its baseline on a benchmark set:
+    ``--set``, ``--model``, ``--baseline``, ``--device``, ``--workers`` and ``--out``."""
     parser.add_argument("--set", dest="set_dir", type=Path, required=True)
     parser.add_argument("--model", required=True, help="AVPC model: registered name or .pt file")
     parser.add_argument("--baseline", required=True, help="baseline model: name or .pt file")
-    parser.add_argument("--cycles", default="1-8", help="test-time cycles to sweep ('' = none)")
-    parser.add_argument("--threshold", type=float, default=0.5)
     parser.add_argument("--device", default=None)
     parser.add_argument(
         "--workers", type=int, default=default_score_workers(), help="BSS Eval processes"
     )
     parser.add_argument("--out", type=Path, required=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    add_comparison_arguments(parser)
+    parser.add_argument("--cycles", default="1-8", help="test-time cycles to sweep ('' = none)")
+    parser.add_argument("--threshold", type=float, default=0.5)
     args = parser.parse_args()
 
     started = time.perf_counter()

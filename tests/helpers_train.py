@@ -125,3 +125,16 @@ def write_tone_benchmark(folder: Path, count: int = 1) -> None:
             )
         lines.append(json.dumps({"id": str(i), "mix": f"mixes/{i}.wav", "sources": sources}))
     (folder / "manifest.jsonl").write_text("\n".join(lines) + "\n")
+
+
+def write_tiny_model_pair(folder: Path) -> tuple[Path, Path]:
+    """Checkpoints of an untrained tiny AVPC and Sound-of-Pixels (frozen trunk at 32 px) in
+    ``folder``, for benchmark scripts that compare a model with its baseline."""
+    from avpc_plugin.checkpoints import save_checkpoint
+    from avpc_plugin.nets import build_net
+
+    torch.manual_seed(0)
+    frozen = {"freeze_trunk": True, "trunk_input_size": 32}
+    avpc = build_net("avpc", visual=frozen, sound={"ngf": 4, "train_cycles": 1})
+    sop = build_net("sop", ngf=4, unet_levels=7, **frozen)
+    return save_checkpoint(avpc, folder, "tiny-avpc"), save_checkpoint(sop, folder, "tiny-sop")

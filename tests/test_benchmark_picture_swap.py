@@ -11,17 +11,16 @@ from pathlib import Path
 from types import ModuleType
 
 import pytest
-import torch
-from helpers_train import write_tone_benchmark
+from helpers_train import write_tiny_model_pair, write_tone_benchmark
 
-from avpc_plugin.checkpoints import save_checkpoint
 from avpc_plugin.evaluate.benchmark import read_manifest
-from avpc_plugin.nets import build_net
 
 SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "picture_swap.py"
 
 
-def load_script() -> ModuleType:
+def load_script(monkeypatch: pytest.MonkeyPatch) -> ModuleType:
+    """The script as a module (it imports benchmarks/quality.py from its own folder)."""
+    monkeypatch.syspath_prepend(str(SCRIPT.parent))
     spec = importlib.util.spec_from_file_location("picture_swap", SCRIPT)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
@@ -40,8 +39,10 @@ def write_corpus_of_set_videos(bench: Path, corpus: Path) -> None:
     (corpus / "index.jsonl").write_text("\n".join(lines) + "\n")
 
 
-def test_swap_keeps_the_sounds_and_draws_videos_of_the_same_instrument(tmp_path: Path) -> None:
-    swap = load_script()
+def test_swap_keeps_the_sounds_and_draws_videos_of_the_same_instrument(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    swap = load_script(monkeypatch)
     bench = tmp_path / "bench"
     write_tone_benchmark(bench, count=3)
     mixtures = read_manifest(bench)
@@ -68,15 +69,10 @@ def test_swap_keeps_the_sounds_and_draws_videos_of_the_same_instrument(tmp_path:
 def test_script_scores_both_models_and_pictures_that_are_the_same_gain_nothing(
     tmp_path: Path,
 ) -> None:
-    torch.manual_seed(0)
     bench, corpus = tmp_path / "bench", tmp_path / "corpus"
     write_tone_benchmark(bench, count=1)
     write_corpus_of_set_videos(bench, corpus)
-    frozen = {"freeze_trunk": True, "trunk_input_size": 32}
-    avpc = build_net("avpc", visual=frozen, sound={"ngf": 4, "train_cycles": 1})
-    sop = build_net("sop", ngf=4, unet_levels=7, **frozen)
-    avpc_file = save_checkpoint(avpc, tmp_path, "tiny-avpc")
-    sop_file = save_checkpoint(sop, tmp_path, "tiny-sop")
+    avpc_file, sop_file = write_tiny_model_pair(tmp_path)
     out = tmp_path / "report"
     command = [sys.executable, str(SCRIPT), "--set", str(bench), "--corpus", str(corpus),
                "--model", str(avpc_file), "--baseline", str(sop_file), "--device", "cpu",

@@ -8,11 +8,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-import torch
-from helpers_train import write_tone_benchmark
+from helpers_train import write_tiny_model_pair, write_tone_benchmark
 
-from avpc_plugin.checkpoints import save_checkpoint
-from avpc_plugin.nets import build_net
+from avpc_plugin.checkpoints import load_checkpoint
 
 SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "quality.py"
 
@@ -20,14 +18,9 @@ SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "quality.py"
 def test_quality_report_has_every_system_the_parameters_and_the_cycle_sweep(
     tmp_path: Path,
 ) -> None:
-    torch.manual_seed(0)
     bench = tmp_path / "bench"
     write_tone_benchmark(bench, count=1)
-    frozen = {"freeze_trunk": True, "trunk_input_size": 32}
-    avpc = build_net("avpc", visual=frozen, sound={"ngf": 4, "train_cycles": 1})
-    sop = build_net("sop", ngf=4, unet_levels=7, **frozen)
-    avpc_file = save_checkpoint(avpc, tmp_path, "tiny-avpc")
-    sop_file = save_checkpoint(sop, tmp_path, "tiny-sop")
+    avpc_file, sop_file = write_tiny_model_pair(tmp_path)
     out = tmp_path / "report"
     command = [sys.executable, str(SCRIPT), "--set", str(bench), "--model", str(avpc_file),
                "--baseline", str(sop_file), "--cycles", "1,3", "--device", "cpu",
@@ -48,8 +41,8 @@ def test_quality_report_has_every_system_the_parameters_and_the_cycle_sweep(
         k.startswith("tone") for k in systems[names[1]] if k != "overall"
     )
     assert report["sound_net_parameters"] == {
-        names[0]: sum(p.numel() for p in avpc.sound_net.parameters()),
-        names[1]: sum(p.numel() for p in sop.sound_net.parameters()),
+        name: sum(p.numel() for p in load_checkpoint(file).model.sound_net.parameters())
+        for name, file in zip(names, (avpc_file, sop_file), strict=True)
     }
     assert list(report["cycles"]) == ["1", "3"]
     markdown = (out / "quality.md").read_text()
