@@ -263,12 +263,12 @@ def summarize_rows(rows: list[dict[str, Any]]) -> dict[str, dict[str, dict[str, 
     summary: dict[str, dict[str, dict[str, dict[str, float]]]] = {}
     systems = [MODEL_ROW, *SYSTEMS_REFERENCE]
     instruments = sorted({r["instrument"] for r in rows})
-    sizes = sorted({r["sources"] for r in rows if "sources" in r})
+    sizes = sorted({r["sources"] for r in rows})
     for system in systems:
         mine = [r for r in rows if r["system"] == system]
         if not mine:
             continue
-        by_size = {size_group(n): [r for r in mine if r.get("sources") == n] for n in sizes}
+        by_size = {size_group(n): [r for r in mine if r["sources"] == n] for n in sizes}
         groups = {
             "overall": mine,
             **(by_size if len(sizes) > 1 else {}),
