@@ -104,20 +104,33 @@ def markdown_report(report: dict[str, Any]) -> str:
             overall = systems[name]["overall"]
             cells = [f"{overall[m]['mean']:.2f} ({overall[m]['median']:.2f})" for m in METRIC_NAMES]
             lines.append(f"| {name} | " + " | ".join(cells) + " |")
-        instruments = sorted(k for k in systems[names[0]] if k != "overall")
         lines += ["", f"{group}, SDR per instrument (mean):", ""]
-        lines += ["| instrument | n | " + " | ".join(names) + " |"]
-        lines += ["|---|---:|" + "---:|" * len(names)]
-        for instrument in instruments:
-            n = int(systems[names[0]][instrument]["sdr"]["count"])
-            cells = [f"{systems[name][instrument]['sdr']['mean']:.2f}" for name in names]
-            lines.append(f"| {instrument} | {n} | " + " | ".join(cells) + " |")
+        lines += per_instrument_table(systems, names, "sdr")
+        others = [m for m in METRIC_NAMES if m != "sdr"]
+        summary = ", ".join(m.upper() for m in others) + " per instrument"
+        lines += ["", f"<details><summary>{group}, {summary} (mean)</summary>"]
+        for metric in others:
+            lines += ["", f"{group}, {metric.upper()} per instrument (mean):", ""]
+            lines += per_instrument_table(systems, names, metric)
+        lines += ["", "</details>"]
     if report["cycles"]:
         lines += ["", f"{report['model']}, test-time cycles ({report['cycles_group']}):", ""]
         lines += ["| cycles | SDR | NSDR |", "|---:|---:|---:|"]
         for count, scores in report["cycles"].items():
             lines.append(f"| {count} | {scores['sdr']:.2f} | {scores['nsdr']:.2f} |")
     return "\n".join(lines) + "\n"
+
+
+def per_instrument_table(systems: dict[str, Any], names: list[str], metric: str) -> list[str]:
+    """Markdown rows: one ``metric`` mean per instrument (rows) and system (columns)."""
+    instruments = sorted(k for k in systems[names[0]] if k != "overall")
+    lines = ["| instrument | n | " + " | ".join(names) + " |"]
+    lines += ["|---|---:|" + "---:|" * len(names)]
+    for instrument in instruments:
+        n = int(systems[names[0]][instrument][metric]["count"])
+        cells = [f"{systems[name][instrument][metric]['mean']:.2f}" for name in names]
+        lines.append(f"| {instrument} | {n} | " + " | ".join(cells) + " |")
+    return lines
 
 
 def chart(report: dict[str, Any]) -> bytes:

@@ -47,4 +47,6 @@ def test_quality_report_has_every_system_the_parameters_and_the_cycle_sweep(
     assert list(report["cycles"]) == ["1", "3"]
     markdown = (out / "quality.md").read_text()
     assert "**2-source mixtures** (1)" in markdown and "| ideal_ratio_mask |" in markdown
+    for metric in ("SDR", "SIR", "SAR", "NSDR"):
+        assert f"2-source, {metric} per instrument (mean):" in markdown
     assert (out / "quality.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
