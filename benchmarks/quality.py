@@ -56,12 +56,19 @@ def score_group(
     baseline: Separator,
     names: Sequence[str],
     workers: int = 0,
+    normalise: bool = False,
 ) -> dict[str, Summary]:
     """Summaries of the model, the baseline and the reference systems on ``mixtures``
-    (``workers``: BSS Eval processes, as for :func:`evaluate_benchmark`)."""
-    with_references = evaluate_benchmark(mixtures, separator_function(model), workers=workers)
+    (``workers``: BSS Eval processes, as for :func:`evaluate_benchmark`; ``normalise``: as
+    :func:`separator_function`)."""
+    with_references = evaluate_benchmark(
+        mixtures, separator_function(model, normalise=normalise), workers=workers
+    )
     baseline_only = evaluate_benchmark(
-        mixtures, separator_function(baseline), reference_rows=False, workers=workers
+        mixtures,
+        separator_function(baseline, normalise=normalise),
+        reference_rows=False,
+        workers=workers,
     )
     systems = {names[0]: with_references.summary[MODEL_ROW]}
     systems[names[1]] = baseline_only.summary[MODEL_ROW]
@@ -70,13 +77,20 @@ def score_group(
 
 
 def cycle_sweep(
-    mixtures: list[BenchmarkMixture], model: Separator, cycles: Sequence[int], workers: int = 0
+    mixtures: list[BenchmarkMixture],
+    model: Separator,
+    cycles: Sequence[int],
+    workers: int = 0,
+    normalise: bool = False,
 ) -> dict[int, dict[str, float]]:
     """Overall mean SDR / NSDR of the model at each test-time cycle count."""
     sweep = {}
     for count in cycles:
         result = evaluate_benchmark(
-            mixtures, separator_function(model, cycles=count), reference_rows=False, workers=workers
+            mixtures,
+            separator_function(model, cycles=count, normalise=normalise),
+            reference_rows=False,
+            workers=workers,
         )
         overall = result.summary[MODEL_ROW]["overall"]
         sweep[count] = {"sdr": overall["sdr"]["mean"], "nsdr": overall["nsdr"]["mean"]}
@@ -89,7 +103,9 @@ def markdown_report(report: dict[str, Any]) -> str:
     names = report["systems"]
     lines = [
         f"Set `{report['set']}`; model `{report['model']}`, baseline `{report['baseline']}`; "
-        f"BSS Eval v3 at 11025 Hz, binary masks at {report['threshold']}; dB, mean (median).",
+        f"BSS Eval v3 at 11025 Hz, binary masks at {report['threshold']}"
+        + (", normalised across each mixture's sources" if report.get("normalise") else "")
+        + "; dB, mean (median).",
         "",
         "| model | sound-net parameters |",
         "|---|---:|",
@@ -202,6 +218,11 @@ def main() -> None:
     add_comparison_arguments(parser)
     parser.add_argument("--cycles", default="1-8", help="test-time cycles to sweep ('' = none)")
     parser.add_argument("--threshold", type=float, default=0.5)
+    parser.add_argument(
+        "--normalise",
+        action="store_true",
+        help="share each bin among a mixture's sources (the estimates sum to the mix)",
+    )
     args = parser.parse_args()
 
     started = time.perf_counter()
@@ -216,6 +237,7 @@ def main() -> None:
         "model": args.model,
         "baseline": args.baseline,
         "threshold": args.threshold,
+        "normalise": args.normalise,
         "systems": [*names, *SYSTEMS_REFERENCE],
         "sound_net_parameters": {
             names[0]: sound_net_parameters(model),
@@ -228,11 +250,15 @@ def main() -> None:
     }
     for group, members in groups.items():
         print(f"scoring {len(members)} {group} mixtures", flush=True)
-        report["groups"][group] = score_group(members, model, baseline, names, args.workers)
+        report["groups"][group] = score_group(
+            members, model, baseline, names, args.workers, args.normalise
+        )
     cycles = parse_cycles(args.cycles)
     if cycles:
         print(f"sweeping test-time cycles {cycles} on {report['cycles_group']}", flush=True)
-        report["cycles"] = cycle_sweep(groups[report["cycles_group"]], model, cycles, args.workers)
+        report["cycles"] = cycle_sweep(
+            groups[report["cycles_group"]], model, cycles, args.workers, args.normalise
+        )
     report["seconds"] = round(time.perf_counter() - started, 1)
 
     args.out.mkdir(parents=True, exist_ok=True)

@@ -24,7 +24,7 @@ def test_quality_report_has_every_system_the_parameters_and_the_cycle_sweep(
     out = tmp_path / "report"
     command = [sys.executable, str(SCRIPT), "--set", str(bench), "--model", str(avpc_file),
                "--baseline", str(sop_file), "--cycles", "1,3", "--device", "cpu",
-               "--out", str(out)]  # fmt: skip
+               "--normalise", "--out", str(out)]  # fmt: skip
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=300)
     assert done.returncode == 0, done.stderr
@@ -47,6 +47,7 @@ def test_quality_report_has_every_system_the_parameters_and_the_cycle_sweep(
     assert list(report["cycles"]) == ["1", "3"]
     markdown = (out / "quality.md").read_text()
     assert "**2-source mixtures** (1)" in markdown and "| ideal_ratio_mask |" in markdown
+    assert report["normalise"] is True and "normalised across each mixture's sources" in markdown
     for metric in ("SDR", "SIR", "SAR", "NSDR"):
         assert f"2-source, {metric} per instrument (mean):" in markdown
     assert (out / "quality.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

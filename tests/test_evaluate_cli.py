@@ -11,16 +11,20 @@ import torch
 from click.testing import CliRunner
 from helpers_train import ToneMixtures, write_tone_benchmark
 
+from avpc_plugin.audio.io import read_audio
+from avpc_plugin.audio.stft import MODEL_RATE
 from avpc_plugin.checkpoints import save_checkpoint
 from avpc_plugin.evaluate.benchmark import (
     BenchmarkMixture,
     evaluate_benchmark,
     oracle_estimates,
     read_manifest,
+    separator_function,
 )
 from avpc_plugin.evaluate.cli import evaluate_command
 from avpc_plugin.metrics import bss_eval
 from avpc_plugin.nets import build_net
+from avpc_plugin.separate import Separator
 
 
 def test_oracle_masks_beat_the_mixture() -> None:
@@ -105,3 +109,34 @@ def test_a_set_of_mixed_sizes_is_also_summarised_per_size(tmp_path: Path) -> Non
     manifest.write_text(lines[0] + "\n")
     single = evaluate_benchmark(read_manifest(tmp_path), separate).summary["model"]
     assert set(single) == {"overall", "tone0", "tone1"}
+
+
+def test_normalised_estimates_sum_to_the_mix_and_the_report_says_so(tmp_path: Path) -> None:
+    torch.manual_seed(0)
+    bench = tmp_path / "bench"
+    write_tone_benchmark(bench)
+    model = build_net("avpc", visual={"freeze_trunk": True}, sound={"ngf": 4, "train_cycles": 1})
+    checkpoint = save_checkpoint(model, tmp_path, "tiny")
+    separator = Separator.from_pretrained(str(checkpoint), device="cpu", threshold=0.5)
+    mixture = read_manifest(bench)[0]
+    audio, rate = read_audio(mixture.mix)
+    assert rate == MODEL_RATE
+    mix = audio.mean(0)
+
+    shared = separator_function(separator, normalise=True)(mixture, mix)
+    alone = separator_function(separator)(mixture, mix)
+    assert shared.shape == alone.shape == (2, mix.shape[-1])
+    # every bin is split among the sources, so the estimates add back up to the mix ...
+    np.testing.assert_allclose(shared.sum(0), mix, atol=1e-4)
+    # ... which independent binary masks of an untrained net do not
+    assert np.abs(alone.sum(0) - mix).max() > 1e-2
+
+    out = tmp_path / "reports"
+    result = CliRunner().invoke(
+        evaluate_command,
+        ["--set", str(bench), "--model", str(checkpoint), "--normalise", "--out", str(out),
+         "--device", "cpu", "--workers", "0"],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    report = json.loads((out / f"eval-bench-{checkpoint.stem}-normalised.json").read_text())
+    assert report["info"]["masks"] == "binary > 0.5, normalised across the sources"

@@ -283,10 +283,15 @@ def summarize_rows(rows: list[dict[str, Any]]) -> dict[str, dict[str, dict[str, 
 
 
 def separator_function(
-    separator: Any, cycles: int | None = None
+    separator: Any, cycles: int | None = None, normalise: bool = False
 ) -> Callable[[BenchmarkMixture, np.ndarray], np.ndarray]:
     """Wrap a :class:`~avpc_plugin.separate.Separator` as :func:`evaluate_benchmark`'s
-    ``separate``: one stem per source, queried by the source's video and box."""
+    ``separate``: one stem per source, queried by the source's video and box.
+
+    ``normalise`` shares every time-frequency bin among the mixture's sources (the Separator's
+    ``normalise``: the estimates sum to the mix); off, each source's mask stands alone, as in the
+    reference evaluation.
+    """
     from avpc_plugin.separate import StemQuery
 
     def separate(mixture: BenchmarkMixture, mix: np.ndarray) -> np.ndarray:
@@ -294,7 +299,9 @@ def separator_function(
             StemQuery(name=f"source{k}", video=s.video, box=s.box)
             for k, s in enumerate(mixture.sources)
         ]
-        result = separator.separate(mix[None].astype(np.float32), MODEL_RATE, stems, cycles=cycles)
+        result = separator.separate(
+            mix[None].astype(np.float32), MODEL_RATE, stems, cycles=cycles, normalise=normalise
+        )
         return np.stack([result[stem.name][0] for stem in stems])
 
     return separate

@@ -23,6 +23,11 @@ import click
 )  # fmt: skip
 @click.option("--soft", is_flag=True, help="Keep soft masks (ignore --threshold).")
 @click.option(
+    "--normalise", is_flag=True,
+    help="Share each time-frequency bin among the mixture's sources, so the estimates sum to the "
+    "mix (avpc separate --normalise); default: each mask alone, as the reference.",
+)  # fmt: skip
+@click.option(
     "--out", "out_dir", type=click.Path(path_type=Path), default=Path("."), show_default=True,
     help="Folder for the JSON and Markdown reports.",
 )  # fmt: skip
@@ -33,8 +38,8 @@ import click
     "(default: one fewer than the CPU cores, at most 8).",
 )  # fmt: skip
 def evaluate_command(
-    set_dir: Path, model: str, cycles: int | None, threshold: float, soft: bool, out_dir: Path,
-    device: str | None, workers: int | None,
+    set_dir: Path, model: str, cycles: int | None, threshold: float, soft: bool, normalise: bool,
+    out_dir: Path, device: str | None, workers: int | None,
 ) -> None:  # fmt: skip
     """Score a model on a benchmark set: SDR / SIR / SAR / NSDR per instrument and overall, next
     to the mixture and the ideal binary / ratio masks. Prints a table and writes
@@ -66,17 +71,19 @@ def evaluate_command(
     with click.progressbar(length=len(mixtures), label="separating", file=None) as bar:
         result = evaluate_benchmark(
             mixtures,
-            separator_function(separator, cycles),
+            separator_function(separator, cycles, normalise),
             progress=lambda done, _: bar.update(1),
             workers=default_score_workers() if workers is None else workers,
         )
     result.info = {
         "set": str(set_dir), "model": model, "mixtures": len(mixtures),
         "cycles": cycles if cycles is not None else "trained",
-        "masks": "soft" if soft else f"binary > {threshold}",
+        "masks": ("soft" if soft else f"binary > {threshold}")
+        + (", normalised across the sources" if normalise else ""),
         "rate_hz": 11025, "metric": "mir_eval.separation.bss_eval_sources (v3)",
     }  # fmt: skip
-    stem = f"eval-{set_dir.resolve().name}-{Path(model).stem}"
+    suffix = "-normalised" if normalise else ""
+    stem = f"eval-{set_dir.resolve().name}-{Path(model).stem}{suffix}"
     json_path, markdown_path = out_dir / f"{stem}.json", out_dir / f"{stem}.md"
     write_reports(result, json_path, markdown_path)
     click.echo(format_table(result))
