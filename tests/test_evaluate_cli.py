@@ -27,6 +27,15 @@ from avpc_plugin.nets import build_net
 from avpc_plugin.separate import Separator
 
 
+def tiny_model_and_benchmark(tmp_path: Path) -> tuple[Path, Path]:
+    """A one-mixture tone benchmark set and an untrained tiny AVPC checkpoint (seed 0)."""
+    torch.manual_seed(0)
+    bench = tmp_path / "bench"
+    write_tone_benchmark(bench)
+    model = build_net("avpc", visual={"freeze_trunk": True}, sound={"ngf": 4, "train_cycles": 1})
+    return bench, save_checkpoint(model, tmp_path, "tiny")
+
+
 def test_oracle_masks_beat_the_mixture() -> None:
     item = ToneMixtures(count=1).items[0]
     reference, mix = item["audios"].double().numpy(), item["mix"].double().numpy()
@@ -39,11 +48,7 @@ def test_oracle_masks_beat_the_mixture() -> None:
 
 
 def test_evaluate_writes_table_json_and_markdown(tmp_path: Path) -> None:
-    torch.manual_seed(0)
-    bench = tmp_path / "bench"
-    write_tone_benchmark(bench)
-    model = build_net("avpc", visual={"freeze_trunk": True}, sound={"ngf": 4, "train_cycles": 1})
-    checkpoint = save_checkpoint(model, tmp_path, "tiny")
+    bench, checkpoint = tiny_model_and_benchmark(tmp_path)
     out = tmp_path / "reports"
     result = CliRunner().invoke(
         evaluate_command,
@@ -112,11 +117,7 @@ def test_a_set_of_mixed_sizes_is_also_summarised_per_size(tmp_path: Path) -> Non
 
 
 def test_normalised_estimates_sum_to_the_mix_and_the_report_says_so(tmp_path: Path) -> None:
-    torch.manual_seed(0)
-    bench = tmp_path / "bench"
-    write_tone_benchmark(bench)
-    model = build_net("avpc", visual={"freeze_trunk": True}, sound={"ngf": 4, "train_cycles": 1})
-    checkpoint = save_checkpoint(model, tmp_path, "tiny")
+    bench, checkpoint = tiny_model_and_benchmark(tmp_path)
     separator = Separator.from_pretrained(str(checkpoint), device="cpu", threshold=0.5)
     mixture = read_manifest(bench)[0]
     audio, rate = read_audio(mixture.mix)
