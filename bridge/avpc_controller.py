@@ -426,8 +426,13 @@ def make_job(
     template: str | None = None,
     residual: bool = False,
     ref: str | None = None,
+    normalise: bool = False,
 ) -> dict[str, Any]:
-    """A job description for ``/avpc/submit`` (paths must be absolute)."""
+    """A job description for ``/avpc/submit`` (paths must be absolute).
+
+    ``normalise`` shares every time-frequency bin among the stems so they sum to the source: for
+    when the stems name every instrument that plays (with one stem it returns the whole mix).
+    """
     job: dict[str, Any] = {
         "protocol": PROTOCOL_VERSION,
         "source": source,
@@ -437,6 +442,7 @@ def make_job(
         "bit_depth": bit_depth,
         "overwrite": overwrite,
         "residual": residual,
+        "normalise": normalise,
     }
     optional = {"video": video, "start": start, "end": end, "template": template, "ref": ref}
     job.update({key: value for key, value in optional.items() if value is not None})
@@ -470,6 +476,9 @@ def _parser() -> argparse.ArgumentParser:
     job.add_argument("--bit-depth", default="24", choices=("16", "24", "32f"))
     job.add_argument("--template", default=None)
     job.add_argument("--residual", action="store_true")
+    job.add_argument(
+        "--normalise", action="store_true", help="stems share the mix (name every instrument)"
+    )
     job.add_argument("--overwrite", action="store_true")
     return parser
 
@@ -515,6 +524,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                     overwrite=args.overwrite,
                     template=args.template,
                     residual=args.residual,
+                    normalise=args.normalise,
                 )
             )
             print(f"job {job_id} accepted", file=sys.stderr)

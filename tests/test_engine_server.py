@@ -136,6 +136,30 @@ def test_job_end_to_end_over_tcp(setup: Any) -> None:
     assert max(np.diff(times)) <= 0.5, "progress less often than twice a second"
 
 
+def test_normalised_job_shares_the_mix_among_the_stems(setup: Any) -> None:
+    # the identity model's masks are all ones: normalised, each of two stems gets half the mix
+    media, out = setup["media"]["short"], setup["root"] / "normalised"
+    client = setup["engine"].client()
+    job = make_job(
+        str(media["wav"]),
+        [parse_stem("left@0,0,0.5,1"), parse_stem("right@0.5,0,0.5,1")],
+        str(out),
+        video=str(media["video"]),
+        bit_depth="32f",
+        residual=True,
+        normalise=True,
+    )
+    result = client.follow(client.submit(job), silence_timeout=10)
+    client.close()
+    assert result.error is None, result.error
+    mix, _ = read_audio(media["wav"])
+    stems = {stem.name: read_audio(stem.path)[0] for stem in result.stems}
+    assert set(stems) == {"left", "right", "residual"}
+    for name in ("left", "right"):
+        assert np.abs(stems[name] - mix / 2).max() < 1e-5
+    assert np.abs(stems["residual"]).max() < 1e-5
+
+
 def test_fuzz_storm_leaves_the_engine_serving(setup: Any) -> None:
     engine, media = setup["engine"], setup["media"]["short"]
     rng = random.Random(3)
