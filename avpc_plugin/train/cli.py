@@ -31,14 +31,16 @@ def train_command(config_file: Path, resume: bool, device: str | None, no_progre
         ctx = init_distributed(device)
     except ValueError as err:
         raise click.BadParameter(str(err), param_hint="--device") from None
+    finished = False
     try:
         train_set, val_set = build_datasets(config, ctx)
         trainer = Trainer(config, train_set, val_set, ctx, progress=not no_progress)
         state = trainer.fit(resume=resume)
+        finished = True
     except (ConfigError, TrainingError, CheckpointError) as err:
         raise click.ClickException(str(err)) from None
     finally:
-        shutdown_distributed()
+        shutdown_distributed(wait_for_peers=finished)  # a failed peer would never reach a barrier
     if ctx.is_main:
         best = config.out_dir / state.best if state.best else None
         click.echo(

@@ -72,9 +72,17 @@ def init_distributed(device: str | torch.device | None = None) -> DistributedCon
     return DistributedContext(rank, local_rank, world_size, chosen)
 
 
-def shutdown_distributed() -> None:
-    """Leave the process group (no-op when there is none)."""
+def shutdown_distributed(wait_for_peers: bool = True) -> None:
+    """Leave the process group (no-op when there is none).
+
+    Args:
+        wait_for_peers: meet every rank at a barrier first, so that no rank tears its connections
+            down while a peer is still using them (a gloo rank can abort in teardown otherwise).
+            Pass False on an error path, where a peer may never arrive.
+    """
     if dist.is_initialized():
+        if wait_for_peers:
+            dist.barrier()
         dist.destroy_process_group()
 
 
