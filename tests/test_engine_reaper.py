@@ -30,6 +30,9 @@ def test_the_job_covers_the_part_of_the_source_the_item_plays() -> None:
     )
     assert [s["offset"] for s in job["stems"]] == [0.2, 0.5]  # a stem's own offset wins
     assert "video" not in reaper.build_job("/m/concert.MP4", 0.0, 1.0, 1.0, stems, "/o")
+    assert job["normalise"] is False
+    shared = reaper.build_job("/m/concert.mp4", 0.0, 1.0, 1.0, stems, "/o", normalise=True)
+    assert shared["normalise"] is True
 
 
 @pytest.mark.parametrize(

@@ -10,8 +10,9 @@ engine (bridge/avpc_controller.py) and add each stem as a new track, aligned wit
 -- How it works
 --  1. The selected region's source file and time range are the job: the range covers exactly the
 --     region, so the stems line up with it to the sample.
---  2. A dialog asks for the stems (NAME[=PRESET][@x,y,w,h][+OFFSET], one per line), the video,
---     the output folder, and where python and avpc_controller.py are.
+--  2. A dialog asks for the stems (NAME[=PRESET][@x,y,w,h][+OFFSET], comma separated), whether
+--     they name every instrument (then they share the mix: --normalise), the video, the output
+--     folder, and where python and avpc_controller.py are.
 --  3. The controller is run as `python avpc_controller.py separate ...`; it prints one line per
 --     finished stem: STEM<TAB>name<TAB>path<TAB>start_seconds<TAB>start_sample (start in the
 --     source file). Ardour waits while the engine works (the controller itself times out).
@@ -47,6 +48,7 @@ function factory () return function ()
 		{ type = "file",    key = "source", title = "Source audio or video", path = source_path },
 		{ type = "file",    key = "video",  title = "Video (empty: the source)", path = "" },
 		{ type = "entry",   key = "stems",  title = "Stems (comma separated)", default = "violin, cello" },
+		{ type = "checkbox", key = "normalise", title = "Every instrument named: stems share the mix", default = false },
 		{ type = "folder",  key = "out",    title = "Output folder", path = session_dir },
 		{ type = "entry",   key = "python", title = "Python", default = "python3" },
 		{ type = "file",    key = "controller", title = "avpc_controller.py", path = "" },
@@ -64,6 +66,9 @@ function factory () return function ()
 		.. string.format (" --start %.9f --end %.9f", start_s, end_s)
 	if rv["video"] and rv["video"] ~= "" then
 		cmd = cmd .. " --video " .. quote (rv["video"])
+	end
+	if rv["normalise"] then
+		cmd = cmd .. " --normalise"
 	end
 	for stem in string.gmatch (rv["stems"], "[^,]+") do
 		stem = stem:gsub ("^%s+", ""):gsub ("%s+$", "")

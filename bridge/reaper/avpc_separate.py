@@ -54,6 +54,7 @@ def build_job(
     out_dir: str,
     video: str | None = None,
     video_offset: float = 0.0,
+    normalise: bool = False,
 ) -> dict[str, Any]:
     """The job for a media item: the part of ``source`` the item plays.
 
@@ -66,6 +67,7 @@ def build_job(
         video: footage for the stems (None: the source itself must be a video).
         video_offset: seconds added to audio times to get video times, for every stem that does
             not set its own.
+        normalise: the stems share the mix (for when they name every instrument that plays).
 
     Raises:
         ValueError: a play rate other than 1, a non-positive length, or no video.
@@ -84,6 +86,7 @@ def build_job(
         video=video,
         start=max(0.0, take_offset),
         end=max(0.0, take_offset) + item_length,
+        normalise=normalise,
     )
 
 
@@ -180,14 +183,17 @@ def main() -> None:
         video = _take_source_file(_active_take(video_item)) if video_item is not None else None
         ok, *_, answers, _ = _rpr("RPR_GetUserInputs")(
             "AVPC separate",
-            2,
-            "Stems (name@x,y,w,h; ...),Output folder,separator=|,extrawidth=300",
-            "violin@0,0,0.5,1; cello@0.5,0,0.5,1|" + os.path.join(os.path.dirname(source), "stems"),
+            3,
+            "Stems (name@x,y,w,h; ...),Output folder,Every instrument named: share the mix (y/n),"
+            "separator=|,extrawidth=300",
+            "violin@0,0,0.5,1; cello@0.5,0,0.5,1|"
+            + os.path.join(os.path.dirname(source), "stems")
+            + "|n",
             2048,
         )
         if not ok:
             return
-        stems_text, out_dir = answers.split("|")
+        stems_text, out_dir, share = answers.split("|")
         position = _rpr("RPR_GetMediaItemInfo_Value")(audio_item, "D_POSITION")
         take_offset = _rpr("RPR_GetMediaItemTakeInfo_Value")(take, "D_STARTOFFS")
         job = build_job(
@@ -198,6 +204,7 @@ def main() -> None:
             parse_stem_list(stems_text),
             os.path.abspath(out_dir.strip()),
             video=video,
+            normalise=share.strip().lower() in ("y", "yes"),
         )
         client = EngineClient.connect(ENGINE_HOST, ENGINE_PORT)
         job_id = client.submit(job)
