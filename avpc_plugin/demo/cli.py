@@ -1,0 +1,81 @@
+"""``avpc demo``: the command."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from avpc_plugin.demo.report import summary_lines
+from avpc_plugin.demo.result import DEFAULT_INSTRUMENTS, DemoError
+from avpc_plugin.demo.run import parse_instruments, run_demo
+from avpc_plugin.separate.progress import progress_bar
+
+
+@click.command("demo")
+@click.option(
+    "--out",
+    "out",
+    type=click.Path(path_type=Path),
+    default=Path("demo-out"),
+    show_default=True,
+    help="Output folder.",
+)
+@click.option(
+    "--model",
+    default=None,
+    metavar="NAME|PATH",
+    help="Registry name or checkpoint file (default: the registry's default model).",
+)
+@click.option(
+    "--duration",
+    type=click.FloatRange(min=1.0),
+    default=20.0,
+    show_default=True,
+    help="Seconds of the synthetic clip.",
+)
+@click.option("--seed", type=int, default=0, show_default=True, help="Fixes the clip.")
+@click.option(
+    "--instruments",
+    default=",".join(DEFAULT_INSTRUMENTS),
+    show_default=True,
+    help="2-4 comma-separated instrument classes, left to right.",
+)
+@click.option("--device", default=None, help="cpu, cuda, cuda:N (default: CUDA when present).")
+@click.option("--overwrite", is_flag=True, help="Reuse an existing output folder.")
+def demo_command(
+    out: Path,
+    model: str | None,
+    duration: float,
+    seed: int,
+    instruments: str,
+    device: str | None,
+    overwrite: bool,
+) -> None:
+    """Separate a synthetic concert clip with a trained model and report how well it did.
+
+    Writes OUT/scene/ (clip and true solos), OUT/stems/*.wav (one stem per performer and the
+    residual), OUT/spectrograms.png and OUT/report.md.
+    """
+    try:
+        names = parse_instruments(instruments)
+    except ValueError as err:
+        raise click.BadParameter(str(err), param_hint="--instruments") from None
+    try:
+        result = run_demo(
+            out,
+            model=model,
+            duration=duration,
+            seed=seed,
+            instruments=names,
+            device=device,
+            overwrite=overwrite,
+            echo=click.echo,
+            progress=progress_bar,
+        )
+    except DemoError as err:
+        raise click.ClickException(str(err)) from None
+    except (OSError, ValueError, RuntimeError) as err:
+        raise click.ClickException(f"{type(err).__name__}: {err}") from None
+    for line in summary_lines(result):
+        click.echo(line)
