@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import json
+import threading
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from filelock import FileLock
 from torch.utils.data import DataLoader
 
 from avpc_plugin.audio.io import write_audio
 from avpc_plugin.audio.stft import CLIP_SAMPLES, MODEL_RATE
 from avpc_plugin.data.cache import (
+    LOCK_NAME,
     META_NAME,
     CachedMixSeparateDataset,
     ClipCache,
@@ -131,6 +134,22 @@ def test_ensure_cache_reuses_a_matching_cache_and_rebuilds_otherwise(
     assert len(rebuilt) == 3 and "note" not in json.loads((folder / META_NAME).read_text())
     with pytest.raises(FileNotFoundError, match=r"no meta\.json"):
         ClipCache(tmp_path / "nothing")
+
+
+def test_ensure_cache_waits_for_a_build_in_progress(clips: list[SoloClip], tmp_path: Path) -> None:
+    # Another run holds the folder's lock (it is building): ensure_cache waits for it.
+    folder = tmp_path / "cache"
+    folder.mkdir()
+    opened: list[ClipCache] = []
+    worker = threading.Thread(
+        target=lambda: opened.append(ensure_cache(clips, folder, FPS, IMAGE_SIZE, progress=False))
+    )
+    with FileLock(folder / LOCK_NAME):
+        worker.start()
+        worker.join(timeout=1.0)
+        assert worker.is_alive() and not (folder / META_NAME).exists()
+    worker.join(timeout=60)
+    assert not worker.is_alive() and len(opened[0]) == 3
 
 
 def test_dataloader_workers_read_the_cache(clips: list[SoloClip], tmp_path: Path) -> None:

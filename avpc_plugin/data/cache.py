@@ -8,6 +8,7 @@ A cache folder holds every clip's audio and frames in two flat memory-mapped fil
     CACHE/frames.u8    uint8 staged frames (F, 3, side, side): frame k of a clip shows time
                        k / fps; side = int(1.1 * image_size) (246 px for 224), see
                        :mod:`avpc_plugin.data.frames`
+    CACHE/build.lock   taken while a run checks or builds the cache (runs may share one)
 
 Audio is the clip's whole signal made mono and resampled once (:class:`~avpc_plugin.data.
 datasets.ClipAudio`), frames are decoded on the ``fps`` grid and staged once, exactly as the
@@ -48,6 +49,7 @@ CACHE_VERSION = 1
 META_NAME = "meta.json"
 AUDIO_NAME = "audio.f32"
 FRAMES_NAME = "frames.u8"
+LOCK_NAME = "build.lock"  # held by ensure_cache while it checks and builds
 _FRAME_BLOCK = 64  # frames decoded and staged at a time (bounds memory for long videos)
 
 
@@ -202,18 +204,27 @@ def ensure_cache(
     progress: bool = True,
 ) -> ClipCache:
     """Open the cache in ``folder`` if it was built from ``clips`` with these settings, else
-    (re)build it first (:func:`build_cache`)."""
-    meta = _read_meta(Path(folder))
-    if (
-        meta is not None
-        and meta.get("version") == CACHE_VERSION
-        and meta.get("fps") == fps
-        and meta.get("image_size") == image_size
-    ):
-        cached = {_entry_from_json(e).clip for e in meta["clips"]}
-        if set(clips) <= cached:  # a clip skipped as unreadable is in neither
-            return ClipCache(folder)
-    return build_cache(clips, folder, fps, image_size, progress)
+    (re)build it first (:func:`build_cache`).
+
+    Runs that share a cache folder (two configs started side by side, as the shipped ones are)
+    take turns: the check and any build hold ``folder/build.lock``, so the second run waits for
+    the first's build and then opens it instead of writing the same files at the same time."""
+    from filelock import FileLock
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    with FileLock(folder / LOCK_NAME):
+        meta = _read_meta(folder)
+        if (
+            meta is not None
+            and meta.get("version") == CACHE_VERSION
+            and meta.get("fps") == fps
+            and meta.get("image_size") == image_size
+        ):
+            cached = {_entry_from_json(e).clip for e in meta["clips"]}
+            if set(clips) <= cached:  # a clip skipped as unreadable is in neither
+                return ClipCache(folder)
+        return build_cache(clips, folder, fps, image_size, progress)
 
 
 class CachedMixSeparateDataset(MixSeparateDataset):
