@@ -72,6 +72,25 @@ def test_bad_config_names_the_key(tmp_path: Path, text: str, message: str) -> No
     assert str(path) in str(raised.value)
 
 
+def test_data_folders_are_checked_for_what_they_hold(tmp_path: Path) -> None:
+    (tmp_path / "footage" / "violin").mkdir(parents=True)
+    (tmp_path / "footage" / "violin" / "notes.txt").write_text("no video here")
+    with pytest.raises(ConfigError, match=r"\[data\] train: folder .*footage has neither an index"):
+        load_config(write(tmp_path, '[data]\ntrain = "footage"\nval = "corpus"\n'))
+    (tmp_path / "footage" / "violin" / "take1.MOV").write_bytes(b"")  # a video folder now
+    (tmp_path / "labels.csv").write_text("path,instrument\n")
+    config = load_config(
+        write(tmp_path, '[data]\ntrain = "footage"\nval = "corpus"\ntrain_index = "labels.csv"\n')
+    )
+    assert config.data.train_index == tmp_path / "labels.csv"
+    with pytest.raises(ConfigError, match=r"\[data\] val_index: goes with a folder of videos"):
+        load_config(write(tmp_path, DATA + 'val_index = "labels.csv"\n'))
+    with pytest.raises(ConfigError, match=r"\[data\] train_index: no such index file"):
+        load_config(
+            write(tmp_path, '[data]\ntrain = "footage"\nval = "corpus"\ntrain_index = "x.csv"\n')
+        )
+
+
 def test_missing_required_key_and_bad_toml(tmp_path: Path) -> None:
     path = tmp_path / "a.toml"
     path.write_text('name = "x"\n')

@@ -95,6 +95,13 @@ def test_trunk_weights_are_loaded_from_a_file(tmp_path: Path) -> None:
     rebuilt.load_state_dict(net.state_dict())
     with pytest.raises(FileNotFoundError, match=r"missing\.pth"):
         VisualNet(trunk_weights=str(tmp_path / "missing.pth"))
+    for name, content in (("empty.pth", b""), ("text.pth", b"not a torch file")):
+        (tmp_path / name).write_bytes(content)
+        with pytest.raises(ValueError, match=rf"{name}: not a readable torch state dict"):
+            VisualNet(trunk_weights=str(tmp_path / name))
+    torch.save([1, 2], tmp_path / "list.pth")
+    with pytest.raises(ValueError, match=r"list\.pth: expected a state dict, got list"):
+        VisualNet(trunk_weights=str(tmp_path / "list.pth"))
 
 
 @pytest.mark.parametrize("shape", [(1, 3, 1, 112, 112), (1, 1, 1, 224, 224), (3, 1, 224, 224)])

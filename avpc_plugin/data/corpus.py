@@ -274,6 +274,12 @@ def write_index(path: Path, records: list[ClipRecord]) -> None:
             f.write(json.dumps(asdict(record), sort_keys=True) + "\n")
 
 
+def is_corpus_folder(folder: str | Path) -> bool:
+    """Whether ``folder`` is a generated corpus (it holds ``index.jsonl``) rather than, say, a
+    folder of solo videos."""
+    return (Path(folder) / INDEX_NAME).is_file()
+
+
 def read_index(folder: str | Path) -> list[dict[str, Any]]:
     """The records of a corpus folder's ``index.jsonl``.
 

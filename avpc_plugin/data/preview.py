@@ -32,12 +32,12 @@ def clips_for_preview(folder: str | Path) -> list[SoloClip]:
     """The clips of a corpus folder (``index.jsonl``), a pre-decoded cache (``meta.json``) or
     a folder of solo videos, by what the folder holds."""
     from avpc_plugin.data.cache import META_NAME, ClipCache
-    from avpc_plugin.data.corpus import INDEX_NAME
+    from avpc_plugin.data.corpus import is_corpus_folder
     from avpc_plugin.data.datasets import clips_from_corpus
     from avpc_plugin.data.folder import clips_from_video_folder
 
     root = Path(folder)
-    if (root / INDEX_NAME).is_file():
+    if is_corpus_folder(root):
         return clips_from_corpus(root)
     if (root / META_NAME).is_file():
         return ClipCache(root).clips

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pickle
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -38,7 +39,17 @@ def resnet18_trunk(weights: str | Path | None = None, freeze: bool = False) -> n
         path = Path(weights)
         if not path.is_file():
             raise FileNotFoundError(f"visual trunk weights: no file at {path}")
-        state = torch.load(path, map_location="cpu", weights_only=True)
+        try:
+            state = torch.load(path, map_location="cpu", weights_only=True)
+        except (EOFError, RuntimeError, pickle.UnpicklingError) as err:
+            reason = str(err) or "the file ends early"
+            raise ValueError(
+                f"visual trunk weights {path}: not a readable torch state dict file ({reason})"
+            ) from err
+        if not isinstance(state, dict):
+            raise ValueError(
+                f"visual trunk weights {path}: expected a state dict, got {type(state).__name__}"
+            )
         missing, _unexpected = resnet.load_state_dict(state, strict=False)
         trunk_missing = [k for k in missing if not k.startswith("fc.")]
         if trunk_missing:

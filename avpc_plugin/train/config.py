@@ -14,7 +14,8 @@ Layout of a config file (every key optional unless marked; defaults are the pape
     arch = "avpc"
     [model.config]               # keyword arguments of build_net(arch, ...), e.g. sound.ngf;
                                  # a trunk_weights file is taken from the config's folder too
-    [data]                       # train / val: a corpus folder (index.jsonl) or a MUSIC CSV index
+    [data]                       # train / val: a corpus folder (index.jsonl), a folder of solo
+                                 # videos in instrument folders, or a MUSIC CSV index
     [optim]                      # optimizer, learning rates, weight decay, lr drops
     [loss]                       # mask target and loss
     [train]                      # epochs, global batch size, validation / logging cadence
@@ -73,12 +74,20 @@ class ModelSection:
 class DataSection:
     """``[data]``: where the solo clips come from and how mixtures are drawn.
 
-    ``train`` / ``val`` are a corpus folder (with ``index.jsonl``, see ``avpc data synth``) or a
-    MUSIC-layout CSV index file.
+    ``train`` / ``val`` are each one of: a corpus folder (with ``index.jsonl``, see ``avpc data
+    synth``); a folder of your own solo videos (mp4 / mov / mkv with sound), each in a folder
+    named after its instrument (``footage/train/violin/take1.mp4``) or named by an index file
+    (``train_index`` / ``val_index``, see :mod:`avpc_plugin.data.folder`); or a MUSIC-layout CSV
+    index file.
     """
 
     train: Path = Path()
     val: Path = Path()
+    train_index: Path | None = None
+    """With a video folder ``train``: a CSV / JSON / JSON-lines file naming each video's
+    instrument (paths relative to the folder), instead of the folder names."""
+    val_index: Path | None = None
+    """As ``train_index``, for ``val``."""
     sources: int = 2
     """Sources per training mixture (RCoP always draws 3: A, B, C)."""
     val_sources: int = 2
@@ -208,6 +217,8 @@ _REQUIRED_TOP = ("name", "out_dir")
 _PATH_KEYS = {
     ("data", "train"),
     ("data", "val"),
+    ("data", "train_index"),
+    ("data", "val_index"),
     ("data", "cache"),
     (None, "out_dir"),
     (None, "init_from"),
@@ -498,8 +509,12 @@ def _check_values(config: TrainConfig, where: str, check_data: bool) -> None:
     _check_name(config.name, where)
     _check_model(config, where, check_data)
     if check_data:
-        for key, path in (("[data] train", config.data.train), ("[data] val", config.data.val)):
-            _check_data_path(path, key, where)
+        data = config.data
+        for split, path, index in (
+            ("train", data.train, data.train_index),
+            ("val", data.val, data.val_index),
+        ):
+            _check_data_path(path, index, split, where)
         if config.init_from is not None and not config.init_from.exists():
             raise ConfigError(
                 f"{where}init_from: no checkpoint file or run folder at {config.init_from}"
@@ -546,16 +561,35 @@ def _check_model(config: TrainConfig, where: str, check_files: bool = True) -> N
             )
 
 
-def _check_data_path(path: Path, key: str, where: str) -> None:
+def _check_data_path(path: Path, index: Path | None, split: str, where: str) -> None:
+    """``[data] <split>`` names a corpus folder, a video folder or a MUSIC CSV index, and
+    ``<split>_index`` (if set) is a file that goes with a video folder."""
+    from avpc_plugin.data.corpus import is_corpus_folder
+    from avpc_plugin.data.folder import VIDEO_SUFFIXES
+
+    key = f"[data] {split}"
     if path == Path():
-        raise ConfigError(f"{where}{key}: missing (a corpus folder or a MUSIC CSV index)")
-    if path.is_dir():
-        if not (path / "index.jsonl").is_file():
-            raise ConfigError(
-                f"{where}{key}: folder {path} has no index.jsonl (not a corpus folder)"
-            )
-    elif not path.is_file():
+        raise ConfigError(
+            f"{where}{key}: missing (a corpus folder, a folder of solo videos or a MUSIC CSV index)"
+        )
+    video_folder = path.is_dir() and not is_corpus_folder(path)
+    if video_folder and not any(
+        p.suffix.lower() in VIDEO_SUFFIXES for p in path.rglob("*") if p.is_file()
+    ):
+        raise ConfigError(
+            f"{where}{key}: folder {path} has neither an index.jsonl (a corpus folder) nor any "
+            f"video ({', '.join(VIDEO_SUFFIXES)}) under it"
+        )
+    if not path.exists():
         raise ConfigError(f"{where}{key}: no such data folder or CSV index: {path}")
+    if index is not None:
+        if not video_folder:
+            raise ConfigError(
+                f"{where}[data] {split}_index: goes with a folder of videos, but {key} is "
+                f"{'a corpus folder' if path.is_dir() else 'a CSV index'} ({path})"
+            )
+        if not index.is_file():
+            raise ConfigError(f"{where}[data] {split}_index: no such index file: {index}")
 
 
 def _plain(value: Any) -> Any:

@@ -11,11 +11,13 @@ from torch import Tensor
 from torch.utils.data import DataLoader, Dataset, Subset
 
 from avpc_plugin.data.cache import CachedMixSeparateDataset, ClipCache, ensure_cache
+from avpc_plugin.data.corpus import is_corpus_folder
 from avpc_plugin.data.datasets import (
     SoloClip,
     clips_from_corpus,
     clips_from_music_csv,
 )
+from avpc_plugin.data.folder import clips_from_video_folder
 from avpc_plugin.data.frames import normalize_frames
 from avpc_plugin.train.config import TrainConfig
 from avpc_plugin.train.distributed import (
@@ -29,9 +31,14 @@ RCOP_SOURCES = 3
 """RCoP pre-training draws three solos A, B, C per item."""
 
 
-def read_clips(path: Path) -> list[SoloClip]:
-    """Solo clips of a corpus folder (``index.jsonl``) or a MUSIC-layout CSV index."""
-    return clips_from_corpus(path) if path.is_dir() else clips_from_music_csv(path)
+def read_clips(path: Path, index: Path | None = None) -> list[SoloClip]:
+    """Solo clips of a corpus folder (``index.jsonl``), a folder of solo videos (instruments
+    from their folders' names, or from ``index``) or a MUSIC-layout CSV index."""
+    if not path.is_dir():
+        return clips_from_music_csv(path)
+    if is_corpus_folder(path):
+        return clips_from_corpus(path)
+    return clips_from_video_folder(path, index)
 
 
 def build_datasets(
@@ -47,8 +54,10 @@ def build_datasets(
     """
     data = config.data
     cache_root = data.cache or config.out_dir / "cache"
-    train_cache = _shared_cache(read_clips(data.train), cache_root / "train", data.fps, ctx)
-    val_cache = _shared_cache(read_clips(data.val), cache_root / "val", data.fps, ctx)
+    train_clips = read_clips(data.train, data.train_index)
+    val_clips = read_clips(data.val, data.val_index)
+    train_cache = _shared_cache(train_clips, cache_root / "train", data.fps, ctx)
+    val_cache = _shared_cache(val_clips, cache_root / "val", data.fps, ctx)
     common: dict[str, Any] = {
         "num_frames": data.frames,
         "stride_frames": data.frame_stride,
