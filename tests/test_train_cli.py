@@ -122,3 +122,18 @@ def test_avpc_train_on_a_folder_of_own_videos(tmp_path: Path) -> None:
     records = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
     assert any("sdr" in r for r in records), records
     assert list(run.glob("tiny-*.pt")), sorted(p.name for p in run.iterdir())
+    # A val folder with a single performance cannot make a duet: the error names the key.
+    solo = tmp_path / "footage" / "solo" / "violin"
+    solo.mkdir(parents=True)
+    (solo / "take1.mp4").write_bytes((tmp_path / "footage/val/violin/take1.mp4").read_bytes())
+    (tmp_path / "solo.toml").write_text(
+        config.replace("footage/val", "footage/solo").replace('"run"', '"run-solo"')
+    )
+    failed = CliRunner().invoke(
+        main, ["train", str(tmp_path / "solo.toml"), "--device", "cpu", "--no-progress"]
+    )
+    assert failed.exit_code == 1 and "Traceback" not in failed.output
+    assert (
+        "[data] val" in failed.output
+        and "need at least 2 distinct recordings to mix 2 sources, got 1" in failed.output
+    )

@@ -222,8 +222,12 @@ class MixSeparateDataset(Dataset[dict[str, Any]]):
     ) -> None:
         if n_sources < 1:
             raise ValueError(f"n_sources: expected >= 1, got {n_sources}")
-        if len({_recording(c) for c in clips}) < n_sources:
-            raise ValueError(f"clips: need at least {n_sources} distinct recordings")
+        recordings = len({_recording(c) for c in clips})
+        if recordings < n_sources:
+            raise ValueError(
+                f"clips: need at least {n_sources} distinct recordings to mix {n_sources} "
+                f"sources, got {recordings}"
+            )
         if num_frames < 1 or stride_frames < 0:
             raise ValueError(
                 f"num_frames, stride_frames: expected >= 1 and >= 0, got {num_frames}, "

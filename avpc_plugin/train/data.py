@@ -19,7 +19,7 @@ from avpc_plugin.data.datasets import (
 )
 from avpc_plugin.data.folder import clips_from_video_folder
 from avpc_plugin.data.frames import normalize_frames
-from avpc_plugin.train.config import TrainConfig
+from avpc_plugin.train.config import ConfigError, TrainConfig
 from avpc_plugin.train.distributed import (
     DistributedContext,
     barrier,
@@ -53,18 +53,15 @@ def build_datasets(
     (they depend only on the seed and the index).
     """
     data = config.data
-    cache_root = data.cache or config.out_dir / "cache"
-    train_clips = read_clips(data.train, data.train_index)
-    val_clips = read_clips(data.val, data.val_index)
-    train_cache = _shared_cache(train_clips, cache_root / "train", data.fps, ctx)
-    val_cache = _shared_cache(val_clips, cache_root / "val", data.fps, ctx)
     common: dict[str, Any] = {
         "num_frames": data.frames,
         "stride_frames": data.frame_stride,
         "normalize": False,
     }
-    train = CachedMixSeparateDataset(
-        train_cache,
+    train = _split_dataset(
+        config,
+        "train",
+        ctx,
         n_sources=RCOP_SOURCES if config.stage == "rcop" else data.sources,
         train=True,
         length=data.train_items or None,
@@ -72,8 +69,10 @@ def build_datasets(
         audio_augment=data.audio_augment,
         **common,
     )
-    val = CachedMixSeparateDataset(
-        val_cache,
+    val = _split_dataset(
+        config,
+        "val",
+        ctx,
         n_sources=data.val_sources,
         train=False,
         seed=config.seed,
@@ -81,6 +80,27 @@ def build_datasets(
         **common,
     )
     return train, val
+
+
+def _split_dataset(
+    config: TrainConfig, split: str, ctx: DistributedContext | None, **options: Any
+) -> CachedMixSeparateDataset:
+    """The cached dataset of ``[data] <split>`` ("train" or "val"; ``options`` go to
+    :class:`~avpc_plugin.data.cache.CachedMixSeparateDataset`).
+
+    Raises:
+        ConfigError: the split's clips cannot make mixtures (none readable, fewer recordings than
+            sources per mixture, ...), naming the key and the folder.
+    """
+    data = config.data
+    path, index = (data.train, data.train_index) if split == "train" else (data.val, data.val_index)
+    cache_root = data.cache or config.out_dir / "cache"
+    try:
+        cache = _shared_cache(read_clips(path, index), cache_root / split, data.fps, ctx)
+        return CachedMixSeparateDataset(cache, **options)
+    except (ValueError, FileNotFoundError) as err:
+        where = f"{config.source}: " if config.source is not None else ""
+        raise ConfigError(f"{where}[data] {split} ({path}): {err}") from err
 
 
 def _shared_cache(
