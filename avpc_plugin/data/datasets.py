@@ -172,6 +172,21 @@ def _music_row_problem(audio_dir: Path, frames_dir: Path, chunks: int, frames: i
     return ""
 
 
+def read_clips(path: str | Path, index: str | Path | None = None) -> list[SoloClip]:
+    """Solo clips of a corpus folder (``index.jsonl``), a folder of solo videos (instruments
+    from their folders' names, or from ``index``: :mod:`avpc_plugin.data.folder`) or a
+    MUSIC-layout CSV index, by what ``path`` is."""
+    from avpc_plugin.data.corpus import is_corpus_folder
+    from avpc_plugin.data.folder import clips_from_video_folder  # it imports this module
+
+    path = Path(path)
+    if not path.is_dir():
+        return clips_from_music_csv(path)
+    if is_corpus_folder(path):
+        return clips_from_corpus(path)
+    return clips_from_video_folder(path, index)
+
+
 class MixSeparateDataset(Dataset[dict[str, Any]]):
     """Mixtures of ``n_sources`` solos with their frames (see the module docstring).
 

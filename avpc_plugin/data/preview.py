@@ -33,15 +33,12 @@ def clips_for_preview(folder: str | Path) -> list[SoloClip]:
     a folder of solo videos, by what the folder holds."""
     from avpc_plugin.data.cache import META_NAME, ClipCache
     from avpc_plugin.data.corpus import is_corpus_folder
-    from avpc_plugin.data.datasets import clips_from_corpus
-    from avpc_plugin.data.folder import clips_from_video_folder
+    from avpc_plugin.data.datasets import read_clips
 
     root = Path(folder)
-    if is_corpus_folder(root):
-        return clips_from_corpus(root)
-    if (root / META_NAME).is_file():
+    if (root / META_NAME).is_file() and not is_corpus_folder(root):  # a corpus's own index first
         return ClipCache(root).clips
-    return clips_from_video_folder(root)
+    return read_clips(root)
 
 
 def write_contact_sheet(

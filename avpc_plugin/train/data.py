@@ -11,13 +11,7 @@ from torch import Tensor
 from torch.utils.data import DataLoader, Dataset, Subset
 
 from avpc_plugin.data.cache import CachedMixSeparateDataset, ClipCache, ensure_cache
-from avpc_plugin.data.corpus import is_corpus_folder
-from avpc_plugin.data.datasets import (
-    SoloClip,
-    clips_from_corpus,
-    clips_from_music_csv,
-)
-from avpc_plugin.data.folder import clips_from_video_folder
+from avpc_plugin.data.datasets import SoloClip, read_clips
 from avpc_plugin.data.frames import normalize_frames
 from avpc_plugin.train.config import ConfigError, TrainConfig
 from avpc_plugin.train.distributed import (
@@ -29,16 +23,6 @@ from avpc_plugin.train.distributed import (
 
 RCOP_SOURCES = 3
 """RCoP pre-training draws three solos A, B, C per item."""
-
-
-def read_clips(path: Path, index: Path | None = None) -> list[SoloClip]:
-    """Solo clips of a corpus folder (``index.jsonl``), a folder of solo videos (instruments
-    from their folders' names, or from ``index``) or a MUSIC-layout CSV index."""
-    if not path.is_dir():
-        return clips_from_music_csv(path)
-    if is_corpus_folder(path):
-        return clips_from_corpus(path)
-    return clips_from_video_folder(path, index)
 
 
 def build_datasets(
