@@ -191,3 +191,64 @@ def test_bench_of_the_train_split_draws_seen_sources(
     assert {r["soundfont"] for r in records} == {SOUNDFONT_FILES["train"][0]}
     manifest = (out / "manifest.jsonl").read_text().splitlines()
     assert [len(json.loads(line)["sources"]) for line in manifest] == [2, 2, 3]
+
+
+def test_synth_plays_extra_soundfonts_beside_the_splits_own(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``avpc data synth --soundfont F``: clips draw from the split's soundfonts and F."""
+    import json
+    import shutil
+
+    from click.testing import CliRunner
+
+    from avpc_plugin.cli import main
+
+    fonts = tmp_path / "fonts"
+    fonts.mkdir()
+    (fonts / SOUNDFONT_FILES["train"][0]).symlink_to(_val_soundfont())
+    extra = shutil.copy(_val_soundfont(), tmp_path / "Extra.sf2")  # a file of another name
+    monkeypatch.setenv("AVPC_SOUNDFONT_DIRS", str(fonts))
+    monkeypatch.setattr("avpc_plugin.data.render.SOUNDFONT_DIRS", ())
+    out = tmp_path / "corpus"
+    args = ["data", "synth", "--out", str(out), "--split", "train", "--clips", "11"]
+    args += ["--duration", "1", "--size", "32", "--workers", "1", "--soundfont", str(extra)]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+    records = [json.loads(line) for line in (out / "index.jsonl").read_text().splitlines()]
+    assert {r["soundfont"] for r in records} == {SOUNDFONT_FILES["train"][0], "Extra.sf2"}
+
+
+@pytest.mark.parametrize(
+    ("name", "message"),
+    [
+        ("TimGM6mb.sf2", "of the val split"),
+        ("sf_GMbank.sf2", "of the val split"),
+        ("notes.txt", "expected an .sf2 or .sf3 file"),
+    ],
+)
+def test_synth_refuses_extra_soundfonts_that_leak_val_sounds(
+    tmp_path: Path, name: str, message: str
+) -> None:
+    from click.testing import CliRunner
+
+    from avpc_plugin.cli import main
+
+    font = tmp_path / name
+    font.write_bytes(b"RIFF")
+    args = ["data", "synth", "--out", str(tmp_path / "c"), "--split", "train", "--clips", "1"]
+    result = CliRunner().invoke(main, [*args, "--soundfont", str(font)])
+    assert result.exit_code == 2
+    assert "--soundfont" in result.output and message in result.output
+    assert str(font) in result.output
+    assert not (tmp_path / "c").exists()
+
+
+def test_a_val_corpus_may_not_add_a_train_soundfont(tmp_path: Path) -> None:
+    from avpc_plugin.data.render import check_extra_soundfonts
+
+    font = tmp_path / SOUNDFONT_FILES["train"][0]
+    font.write_bytes(b"RIFF")
+    with pytest.raises(ValueError, match="of the train split; a val corpus may not use it"):
+        check_extra_soundfonts("val", (font,))
+    check_extra_soundfonts("train", (font,))  # its own split's: allowed

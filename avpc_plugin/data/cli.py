@@ -58,6 +58,13 @@ def data_group() -> None:
     show_default=True,
     help="Also mux the audio into the mp4 files.",
 )
+@click.option(
+    "--soundfont",
+    "soundfonts",
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    multiple=True,
+    help="A soundfont (.sf2/.sf3) to play beside the split's own; repeat for more.",
+)
 @click.option("--workers", type=click.IntRange(min=1), default=2, show_default=True)
 def synth(
     out: Path,
@@ -71,14 +78,19 @@ def synth(
     fps: float,
     size: int,
     audio_in_video: bool,
+    soundfonts: tuple[Path, ...],
     workers: int,
 ) -> None:
     """Render solo instrument clips (wav + mp4) and their index."""
     from tqdm import tqdm
 
     from avpc_plugin.data.corpus import SynthConfig, synthesize_corpus
-    from avpc_plugin.data.render import Split
+    from avpc_plugin.data.render import Split, check_extra_soundfonts
 
+    try:
+        check_extra_soundfonts(cast(Split, split), soundfonts)
+    except (ValueError, FileNotFoundError) as error:
+        raise click.BadParameter(str(error), param_hint="--soundfont") from None
     config = SynthConfig(
         duration=duration,
         sample_rate=sample_rate,
@@ -86,6 +98,7 @@ def synth(
         fps=fps,
         size=size,
         audio_in_video=audio_in_video,
+        extra_soundfonts=soundfonts,
     )
     with tqdm(total=clips, unit="clip", disable=None) as bar:
         synthesize_corpus(

@@ -33,7 +33,13 @@ from avpc_plugin.data.pictures import (
     picture_sources,
     random_background,
 )
-from avpc_plugin.data.render import RoomSettings, SoundfontRenderer, Split, find_soundfonts
+from avpc_plugin.data.render import (
+    RoomSettings,
+    SoundfontRenderer,
+    Split,
+    check_extra_soundfonts,
+    find_soundfonts,
+)
 
 INDEX_NAME = "index.jsonl"
 
@@ -55,6 +61,9 @@ class SynthConfig:
     audio_in_video: bool = False
     """Also mux the audio into the mp4 as AAC (an ordinary performance video; costs ~30 %
     more time). The wav file is always written."""
+    extra_soundfonts: tuple[Path, ...] = ()
+    """Soundfont files played beside the split's own (each clip draws one of them all); checked
+    by :func:`~avpc_plugin.data.render.check_extra_soundfonts` when a corpus is made."""
 
     def __post_init__(self) -> None:
         if self.duration <= 0:
@@ -124,6 +133,7 @@ def perform_solo(
     """
     instrument = get_instrument(instrument_name)
     soundfonts = sorted(find_soundfonts(split), key=lambda p: p.name)
+    soundfonts += [p for p in config.extra_soundfonts if p.name not in {f.name for f in soundfonts}]
     soundfont = soundfonts[int(rng.integers(len(soundfonts)))]
     pictures = picture_sources(split, instrument.name)
     picture = pictures[int(rng.integers(len(pictures)))]
@@ -247,6 +257,7 @@ def synthesize_corpus(
         raise ValueError(f"workers: expected >= 1, got {workers}")
     config = config or SynthConfig()
     find_soundfonts(split)  # fail early with the packages to install
+    check_extra_soundfonts(split, config.extra_soundfonts)
     root = Path(out)
     (root / "audio").mkdir(parents=True, exist_ok=True)
     (root / "video").mkdir(parents=True, exist_ok=True)

@@ -11,7 +11,9 @@ directly at 11025 Hz folds the partials of high notes back into the band.
 
 Soundfonts are split between training and validation (no sampled instrument is shared): train uses
 ``FluidR3_GM.sf2`` (Debian ``fluid-soundfont-gm``) and ``MuseScore_General*.sf3``
-(``musescore-general-soundfont``); val uses ``TimGM6mb.sf2`` (``timgm6mb-soundfont``).
+(``musescore-general-soundfont``); val uses ``TimGM6mb.sf2`` (``timgm6mb-soundfont``). A corpus
+may add soundfonts of its own (:func:`check_extra_soundfonts`); none may be a val soundfont or
+one known to share its samples (``SHARES_VAL_SAMPLES``).
 """
 
 from __future__ import annotations
@@ -42,6 +44,10 @@ SOUNDFONT_PACKAGES: dict[str, str] = {
     "val": "timgm6mb-soundfont",
 }
 """The Debian packages that install each split's soundfonts."""
+
+SHARES_VAL_SAMPLES: tuple[str, ...] = ("sf_GMbank.sf2",)
+"""Soundfonts that a train corpus may not add: they hold some of the val soundfont's samples
+(Debian ``csound-soundfont``'s bank plays clarinet, erhu, tuba and xylophone with TimGM6mb's)."""
 
 SOUNDFONT_DIRS: tuple[str, ...] = ("/usr/share/sounds/sf2", "/usr/share/sounds/sf3")
 """Where Debian's soundfont packages install; ``AVPC_SOUNDFONT_DIRS`` (os.pathsep-separated) is
@@ -74,6 +80,28 @@ def find_soundfonts(split: Split, search_dirs: tuple[str, ...] | None = None) ->
             f"{', '.join(search_dirs)} (Debian packages: {SOUNDFONT_PACKAGES[split]})"
         )
     return list(found.values())
+
+
+def check_extra_soundfonts(split: Split, files: tuple[Path, ...]) -> None:
+    """Check soundfont files a corpus of ``split`` adds to the split's own.
+
+    Raises:
+        FileNotFoundError: a file does not exist.
+        ValueError: a file is not ``.sf2`` / ``.sf3``, or it is (or shares samples with) a
+            soundfont of the other split, which would leak one split's sounds into the other.
+    """
+    other = "val" if split == "train" else "train"
+    refused = {*SOUNDFONT_FILES[other], *(SHARES_VAL_SAMPLES if split == "train" else ())}
+    for path in map(Path, files):
+        if not path.is_file():
+            raise FileNotFoundError(f"soundfont: no file at {path}")
+        if path.suffix.lower() not in (".sf2", ".sf3"):
+            raise ValueError(f"soundfont: {path}: expected an .sf2 or .sf3 file")
+        if {path.name, path.resolve().name} & refused:
+            raise ValueError(
+                f"soundfont: {path} is (or shares samples with) a soundfont of the {other} "
+                f"split; a {split} corpus may not use it"
+            )
 
 
 @dataclass(frozen=True)
