@@ -136,6 +136,75 @@ def test_ensure_cache_reuses_a_matching_cache_and_rebuilds_otherwise(
         ClipCache(tmp_path / "nothing")
 
 
+def test_ensure_cache_opens_a_bigger_cache_restricted_to_the_requested_clips(
+    clips: list[SoloClip], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder = tmp_path / "cache"
+    ensure_cache(clips, folder, FPS, IMAGE_SIZE, progress=False)
+    built = (folder / META_NAME).stat().st_mtime_ns
+    # The same files, spelled relative to another working folder: no rebuild.
+    monkeypatch.chdir(clips[0].audio.parent)
+    spelled = [
+        SoloClip(
+            c.instrument,
+            Path("..") / c.audio.parent.name / c.audio.name,
+            Path(c.video.name),
+            c.duration,
+            c.fps,
+            c.recording,
+        )
+        for c in clips
+    ]
+    subset = ensure_cache([spelled[2], spelled[0]], folder, FPS, IMAGE_SIZE, progress=False)
+    assert (folder / META_NAME).stat().st_mtime_ns == built
+    assert [c.recording for c in subset.clips] == ["c", "a"]
+    assert subset.clips[1].audio == clips[0].audio.resolve()
+    np.testing.assert_array_equal(subset.frames(1), ClipCache(folder).frames(0))
+    dataset = CachedMixSeparateDataset(subset, 2, train=False)
+    instruments = {name for index in range(len(dataset)) for name in dataset[index]["instruments"]}
+    assert len(dataset) == 2 and instruments == {"inst0", "inst2"}
+
+
+def test_ensure_cache_rebuilds_when_a_clip_file_was_rewritten(
+    clips: list[SoloClip], tmp_path: Path
+) -> None:
+    import shutil
+
+    copies = tmp_path / "clips"
+    copies.mkdir()
+    mine = []
+    for clip in clips[:2]:
+        audio = Path(shutil.copy(clip.audio, copies))
+        video = Path(shutil.copy(clip.video, copies))
+        mine.append(
+            SoloClip(clip.instrument, audio, video, clip.duration, clip.fps, clip.recording)
+        )
+    folder = tmp_path / "cache"
+    first = ensure_cache(mine, folder, FPS, IMAGE_SIZE, progress=False)
+    before = first.audio(0).copy()
+    # The corpus is made again in the same folder: same names, other sounds.
+    write_audio(mine[0].audio, np.full((1, MODEL_RATE * 7), 0.25), MODEL_RATE, overwrite=True)
+    again = ensure_cache(mine, folder, FPS, IMAGE_SIZE, progress=False)
+    assert not np.array_equal(again.audio(0), before)
+    np.testing.assert_allclose(again.audio(0)[:1000], 0.25, atol=1e-4)
+
+
+def test_a_clip_skipped_as_unreadable_does_not_force_a_rebuild(
+    clips: list[SoloClip], tmp_path: Path
+) -> None:
+    broken = tmp_path / "broken.mp4"
+    broken.write_bytes(b"not a movie")
+    wanted = [*clips[:2], SoloClip("x", clips[0].audio, broken, 7.0, FPS, "broken")]
+    folder = tmp_path / "cache"
+    with pytest.warns(UserWarning) as caught:
+        ensure_cache(wanted, folder, FPS, IMAGE_SIZE, progress=False)
+    assert any("broken.mp4" in str(w.message) for w in caught)
+    built = (folder / META_NAME).stat().st_mtime_ns
+    reopened = ensure_cache(wanted, folder, FPS, IMAGE_SIZE, progress=False)
+    assert (folder / META_NAME).stat().st_mtime_ns == built
+    assert [c.recording for c in reopened.clips] == ["a", "b"]
+
+
 def test_ensure_cache_waits_for_a_build_in_progress(clips: list[SoloClip], tmp_path: Path) -> None:
     # Another run holds the folder's lock (it is building): ensure_cache waits for it.
     folder = tmp_path / "cache"

@@ -3,7 +3,9 @@
 A cache folder holds every clip's audio and frames in two flat memory-mapped files::
 
     CACHE/meta.json    format version, fps, image_size, frame_side and per clip: its
-                       SoloClip fields and where its samples and frames start and how many
+                       SoloClip fields (absolute paths), the size and modification time of
+                       its files, and where its samples and frames start and how many; and
+                       the clips skipped as unreadable
     CACHE/audio.f32    float32 mono samples at MODEL_RATE, the clips one after another
     CACHE/frames.u8    uint8 staged frames (F, 3, side, side): frame k of a clip shows time
                        k / fps; side = int(1.1 * image_size) (246 px for 224), see
@@ -19,13 +21,19 @@ item costs a few memory copies, a crop and a normalisation. A 6-second clip take
 
 ``meta.json`` is written last, so an interrupted build leaves no cache that looks complete.
 Clips whose files cannot be decoded are skipped with a warning naming them, and counted.
+
+A clip is the same clip when its files are: the same absolute paths (however a config spelled
+them) with the same sizes and modification times. :func:`ensure_cache` reuses a cache that holds
+every requested clip (or skipped it, unchanged) and opens it restricted to those clips, so a run
+trains on exactly the clips it names even when the cache holds more.
 """
 
 from __future__ import annotations
 
+import copy
 import json
 import os
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -45,7 +53,7 @@ from avpc_plugin.data.datasets import (
 from avpc_plugin.data.frames import stage_frames, staged_side
 from avpc_plugin.video.decode import IMAGE_SIZE, VideoError
 
-CACHE_VERSION = 1
+CACHE_VERSION = 2  # 2: absolute clip paths, file stamps, skipped clips
 META_NAME = "meta.json"
 AUDIO_NAME = "audio.f32"
 FRAMES_NAME = "frames.u8"
@@ -63,6 +71,28 @@ class CacheEntry:
     audio_length: int
     frame_offset: int
     frame_count: int
+    stamp: tuple[int, ...] = ()
+    """Sizes and modification times (ns) of the clip's files when it was cached
+    (:func:`clip_stamp`)."""
+
+
+def canonical_clip(clip: SoloClip) -> SoloClip:
+    """``clip`` with absolute, normalised paths: the same files compare equal however a config
+    or an index spelled them."""
+    return replace(clip, audio=clip.audio.resolve(), video=clip.video.resolve())
+
+
+def clip_stamp(clip: SoloClip) -> tuple[int, ...]:
+    """``(audio size, audio mtime_ns, video size, video mtime_ns)``; -1 for a missing file. A
+    changed stamp means the files were rewritten (e.g. a corpus made again in the same folder)."""
+    stamp: list[int] = []
+    for path in (clip.audio, clip.video):
+        try:
+            info = path.stat()
+            stamp += [info.st_size, info.st_mtime_ns]
+        except OSError:
+            stamp += [-1, -1]
+    return tuple(stamp)
 
 
 class ClipCache:
@@ -91,13 +121,37 @@ class ClipCache:
         self.image_size = int(meta["image_size"])
         self.frame_side = int(meta["frame_side"])
         self.entries = [_entry_from_json(e) for e in meta["clips"]]
+        self.skipped = {
+            _clip_from_json(e["clip"]): tuple(e["stamp"]) for e in meta.get("skipped", [])
+        }
         self._audio: np.ndarray | None = None
         self._frames: np.ndarray | None = None
 
     @property
     def clips(self) -> list[SoloClip]:
-        """The cached clips, in cache order."""
+        """The cached clips (absolute paths), in cache order."""
         return [entry.clip for entry in self.entries]
+
+    def holds(self, clips: list[SoloClip]) -> bool:
+        """Whether every one of ``clips`` is cached, or was skipped as unreadable, with the files
+        it has now (same paths, sizes and modification times)."""
+        known = {e.clip: e.stamp for e in self.entries} | self.skipped
+        return all(known.get(canonical_clip(c)) == clip_stamp(c) for c in clips)
+
+    def select(self, clips: list[SoloClip]) -> ClipCache:
+        """This cache restricted to ``clips``, in their order (those skipped as unreadable
+        left out); the files are shared, not copied.
+
+        Raises:
+            ValueError: none of ``clips`` is cached.
+        """
+        by_clip = {entry.clip: entry for entry in self.entries}
+        entries = [by_clip[c] for c in map(canonical_clip, clips) if c in by_clip]
+        if not entries:
+            raise ValueError(f"cache: none of the {len(clips)} clips is in {self.folder}")
+        selected = copy.copy(self)
+        selected.entries = entries
+        return selected
 
     def audio(self, index: int) -> np.ndarray:
         """Clip ``index``'s mono model-rate samples: float32 ``(samples,)`` (a memory map)."""
@@ -157,6 +211,7 @@ def build_cache(
     (folder / META_NAME).unlink(missing_ok=True)
     log = SkipLog(f"cache {folder}")
     entries: list[CacheEntry] = []
+    skipped: list[CacheEntry] = []
     audio_offset = frame_offset = 0
     partial_audio = folder / f"{AUDIO_NAME}.partial"
     partial_frames = folder / f"{FRAMES_NAME}.partial"
@@ -166,7 +221,8 @@ def build_cache(
         open(partial_frames, "wb") as frames_file,
         bar,
     ):
-        for clip in clips:
+        for clip in map(canonical_clip, clips):
+            stamp = clip_stamp(clip)
             try:
                 samples = _write_audio(clip, audio_file)
                 frames = _write_frames(clip, frames_file, fps, side)
@@ -174,8 +230,9 @@ def build_cache(
                 log.skip(clip.video if isinstance(error, VideoError) else clip.audio, str(error))
                 _rewind(audio_file, audio_offset * 4)
                 _rewind(frames_file, frame_offset * side * side * 3)
+                skipped.append(CacheEntry(clip, 0, 0, 0, 0, stamp))
             else:
-                entries.append(CacheEntry(clip, audio_offset, samples, frame_offset, frames))
+                entries.append(CacheEntry(clip, audio_offset, samples, frame_offset, frames, stamp))
                 audio_offset += samples
                 frame_offset += frames
             bar.update(1)
@@ -191,6 +248,7 @@ def build_cache(
         "image_size": image_size,
         "frame_side": side,
         "clips": [_entry_to_json(e) for e in entries],
+        "skipped": [{"clip": _entry_to_json(e)["clip"], "stamp": e.stamp} for e in skipped],
     }
     write_text_atomically(folder / META_NAME, json.dumps(meta, indent=1))
     return ClipCache(folder)
@@ -203,8 +261,9 @@ def ensure_cache(
     image_size: int = IMAGE_SIZE,
     progress: bool = True,
 ) -> ClipCache:
-    """Open the cache in ``folder`` if it was built from ``clips`` with these settings, else
-    (re)build it first (:func:`build_cache`).
+    """The cache in ``folder`` restricted to ``clips`` (:meth:`ClipCache.select`) if it holds
+    them all (:meth:`ClipCache.holds`) with these settings, else rebuilt from ``clips`` first
+    (:func:`build_cache`).
 
     Runs that share a cache folder (two configs started side by side, as the shipped ones are)
     take turns: the check and any build hold ``folder/build.lock``, so the second run waits for
@@ -221,9 +280,9 @@ def ensure_cache(
             and meta.get("fps") == fps
             and meta.get("image_size") == image_size
         ):
-            cached = {_entry_from_json(e).clip for e in meta["clips"]}
-            if set(clips) <= cached:  # a clip skipped as unreadable is in neither
-                return ClipCache(folder)
+            cache = ClipCache(folder)
+            if cache.holds(clips):
+                return cache.select(clips)
         return build_cache(clips, folder, fps, image_size, progress)
 
 
@@ -328,12 +387,17 @@ def _entry_to_json(entry: CacheEntry) -> dict[str, Any]:
 
 
 def _entry_from_json(record: dict[str, Any]) -> CacheEntry:
-    clip = dict(record["clip"])
-    clip["audio"], clip["video"] = Path(clip["audio"]), Path(clip["video"])
     return CacheEntry(
-        SoloClip(**clip),
+        _clip_from_json(record["clip"]),
         int(record["audio_offset"]),
         int(record["audio_length"]),
         int(record["frame_offset"]),
         int(record["frame_count"]),
+        tuple(record.get("stamp", ())),
     )
+
+
+def _clip_from_json(record: dict[str, Any]) -> SoloClip:
+    clip = dict(record)
+    clip["audio"], clip["video"] = Path(clip["audio"]), Path(clip["video"])
+    return SoloClip(**clip)

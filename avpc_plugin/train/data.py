@@ -96,7 +96,7 @@ def _shared_cache(
     if ctx is not None:
         barrier(ctx)
         if not ctx.is_main:
-            cache = ClipCache(folder)
+            cache = ClipCache(folder).select(clips)
     return cache
 
 
