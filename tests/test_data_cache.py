@@ -205,6 +205,21 @@ def test_a_clip_skipped_as_unreadable_does_not_force_a_rebuild(
     assert [c.recording for c in reopened.clips] == ["a", "b"]
 
 
+def test_a_cache_rebuilt_under_a_reader_is_refused_not_misread(
+    clips: list[SoloClip], tmp_path: Path
+) -> None:
+    import pickle
+
+    folder = tmp_path / "cache"
+    opened = ensure_cache(clips[:2], folder, FPS, IMAGE_SIZE, progress=False)
+    assert opened.audio(0).shape == (77175,)
+    worker_copy = pickle.loads(pickle.dumps(opened))  # as a DataLoader worker gets it
+    ensure_cache(clips[1:], folder, FPS, IMAGE_SIZE, progress=False)  # another run's clips
+    assert opened.audio(0).shape == (77175,)  # mapped before the rebuild: still the old file
+    with pytest.raises(RuntimeError, match=r"audio\.f32 was rebuilt"):
+        worker_copy.audio(0)
+
+
 def test_ensure_cache_waits_for_a_build_in_progress(clips: list[SoloClip], tmp_path: Path) -> None:
     # Another run holds the folder's lock (it is building): ensure_cache waits for it.
     folder = tmp_path / "cache"

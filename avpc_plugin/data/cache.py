@@ -126,6 +126,7 @@ class ClipCache:
         }
         self._audio: np.ndarray | None = None
         self._frames: np.ndarray | None = None
+        self._files = {name: _file_id(self.folder / name) for name in (AUDIO_NAME, FRAMES_NAME)}
 
     @property
     def clips(self) -> list[SoloClip]:
@@ -156,7 +157,7 @@ class ClipCache:
     def audio(self, index: int) -> np.ndarray:
         """Clip ``index``'s mono model-rate samples: float32 ``(samples,)`` (a memory map)."""
         if self._audio is None:
-            self._audio = _map(self.folder / AUDIO_NAME, np.float32, (-1,))
+            self._audio = _map(self._same_file(AUDIO_NAME), np.float32, (-1,))
         entry = self.entries[index]
         return self._audio[entry.audio_offset : entry.audio_offset + entry.audio_length]
 
@@ -164,12 +165,23 @@ class ClipCache:
         """Clip ``index``'s staged frames: uint8 ``(frame_count, 3, side, side)`` (a memory map)."""
         if self._frames is None:
             side = self.frame_side
-            self._frames = _map(self.folder / FRAMES_NAME, np.uint8, (-1, 3, side, side))
+            self._frames = _map(self._same_file(FRAMES_NAME), np.uint8, (-1, 3, side, side))
         entry = self.entries[index]
         return self._frames[entry.frame_offset : entry.frame_offset + entry.frame_count]
 
     def __len__(self) -> int:
         return len(self.entries)
+
+    def _same_file(self, name: str) -> Path:
+        """``folder/name``, checked to be the file this cache was opened on (a DataLoader worker
+        maps the files anew each epoch; a run sharing the folder may have rebuilt them since)."""
+        path = self.folder / name
+        if _file_id(path) != self._files[name]:
+            raise RuntimeError(
+                f"cache: {path} was rebuilt (by another run sharing the folder?) after this run "
+                "opened it; give runs on different clips different [data] cache folders"
+            )
+        return path
 
     def __getstate__(self) -> dict[str, Any]:
         state = self.__dict__.copy()
@@ -358,6 +370,12 @@ def _write_frames(clip: SoloClip, file: Any, fps: float, side: int) -> int:
 def _rewind(file: Any, position: int) -> None:
     file.seek(position)
     file.truncate(position)
+
+
+def _file_id(path: Path) -> tuple[int, int]:
+    """``(inode, mtime_ns)``: changes when the file is replaced, e.g. by a rebuild."""
+    info = path.stat()
+    return info.st_ino, info.st_mtime_ns
 
 
 def _map(path: Path, dtype: type, shape: tuple[int, ...]) -> np.ndarray:
