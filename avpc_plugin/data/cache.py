@@ -223,7 +223,7 @@ def build_cache(
     (folder / META_NAME).unlink(missing_ok=True)
     log = SkipLog(f"cache {folder}")
     entries: list[CacheEntry] = []
-    skipped: list[CacheEntry] = []
+    skipped: list[tuple[SoloClip, tuple[int, ...]]] = []  # (clip, its stamp)
     audio_offset = frame_offset = 0
     partial_audio = folder / f"{AUDIO_NAME}.partial"
     partial_frames = folder / f"{FRAMES_NAME}.partial"
@@ -242,7 +242,7 @@ def build_cache(
                 log.skip(clip.video if isinstance(error, VideoError) else clip.audio, str(error))
                 _rewind(audio_file, audio_offset * 4)
                 _rewind(frames_file, frame_offset * side * side * 3)
-                skipped.append(CacheEntry(clip, 0, 0, 0, 0, stamp))
+                skipped.append((clip, stamp))
             else:
                 entries.append(CacheEntry(clip, audio_offset, samples, frame_offset, frames, stamp))
                 audio_offset += samples
@@ -260,7 +260,7 @@ def build_cache(
         "image_size": image_size,
         "frame_side": side,
         "clips": [_entry_to_json(e) for e in entries],
-        "skipped": [{"clip": _entry_to_json(e)["clip"], "stamp": e.stamp} for e in skipped],
+        "skipped": [{"clip": _clip_to_json(clip), "stamp": stamp} for clip, stamp in skipped],
     }
     write_text_atomically(folder / META_NAME, json.dumps(meta, indent=1))
     return ClipCache(folder)
@@ -399,9 +399,11 @@ def _read_meta(folder: Path) -> dict[str, Any] | None:
 
 
 def _entry_to_json(entry: CacheEntry) -> dict[str, Any]:
-    record = asdict(entry)
-    record["clip"] = {k: str(v) if isinstance(v, Path) else v for k, v in record["clip"].items()}
-    return record
+    return {**asdict(entry), "clip": _clip_to_json(entry.clip)}
+
+
+def _clip_to_json(clip: SoloClip) -> dict[str, Any]:
+    return {k: str(v) if isinstance(v, Path) else v for k, v in asdict(clip).items()}
 
 
 def _entry_from_json(record: dict[str, Any]) -> CacheEntry:
