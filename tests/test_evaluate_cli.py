@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 import numpy as np
+import pytest
 import torch
 from click.testing import CliRunner
 from helpers_train import ToneMixtures, write_tone_benchmark
@@ -17,6 +18,7 @@ from avpc_plugin.checkpoints import save_checkpoint
 from avpc_plugin.evaluate.benchmark import (
     BenchmarkMixture,
     evaluate_benchmark,
+    instrument_presets,
     oracle_estimates,
     read_manifest,
     separator_function,
@@ -24,6 +26,7 @@ from avpc_plugin.evaluate.benchmark import (
 from avpc_plugin.evaluate.cli import evaluate_command
 from avpc_plugin.metrics import bss_eval
 from avpc_plugin.nets import build_net
+from avpc_plugin.presets import PRESETS_PATH_ENV
 from avpc_plugin.separate import Separator
 
 
@@ -141,3 +144,64 @@ def test_normalised_estimates_sum_to_the_mix_and_the_report_says_so(tmp_path: Pa
     assert result.exit_code == 0, result.output
     report = json.loads((out / f"eval-bench-{checkpoint.stem}-normalised.json").read_text())
     assert report["info"]["masks"] == "binary > 0.5, normalised across the sources"
+
+
+def write_tone_presets(
+    folder: Path, body: str, names: tuple[str, ...] = ("tone0", "tone1")
+) -> None:
+    """One preset file per tone instrument of the tone benchmark, each holding ``body``."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for name in names:
+        (folder / f"{name}.toml").write_text(f'inherits = "default"\n{body}')
+
+
+def test_presets_that_binarise_at_half_reproduce_the_reference_estimates(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    bench, checkpoint = tiny_model_and_benchmark(tmp_path)
+    monkeypatch.setenv(PRESETS_PATH_ENV, str(tmp_path / "presets"))
+    write_tone_presets(tmp_path / "presets", '[mask]\nmode = "binary"\nthreshold = 0.5\n')
+    separator = Separator.from_pretrained(str(checkpoint), device="cpu", threshold=0.5)
+    mixtures = read_manifest(bench)
+    mix = read_audio(mixtures[0].mix)[0].mean(0)
+    presets = instrument_presets(mixtures)
+    assert sorted(presets) == ["tone0", "tone1"]
+
+    reference = separator_function(separator)(mixtures[0], mix)
+    np.testing.assert_allclose(
+        separator_function(separator, presets=presets)(mixtures[0], mix), reference, atol=1e-6
+    )
+
+    # a preset's band is applied: nothing of either estimate above 300 Hz (the tones' harmonics
+    # sit at 196, 392, 588 Hz and 392, 784, 1176 Hz)
+    write_tone_presets(tmp_path / "presets", "[band]\nhigh_hz = 300.0\n")
+    banded = separator_function(separator, presets=instrument_presets(mixtures))(mixtures[0], mix)
+    spectrum = np.abs(np.fft.rfft(banded, axis=-1)) ** 2
+    above = np.fft.rfftfreq(mix.shape[-1], 1 / MODEL_RATE) > 350
+    assert spectrum[:, above].sum() < 1e-4 * spectrum.sum()
+    plain = np.abs(np.fft.rfft(reference, axis=-1)) ** 2
+    assert plain[:, above].sum() > 1e-2 * plain.sum()
+
+
+def test_evaluate_with_presets_names_them_in_the_report_and_a_missing_one_in_the_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    bench, checkpoint = tiny_model_and_benchmark(tmp_path)
+    monkeypatch.setenv(PRESETS_PATH_ENV, str(tmp_path / "presets"))
+    write_tone_presets(tmp_path / "presets", "[smoothing]\ntime_ms = 40.0\n", names=("tone0",))
+    args = ["--set", str(bench), "--model", str(checkpoint), "--presets", "--out",
+            str(tmp_path / "reports"), "--device", "cpu", "--workers", "0"]  # fmt: skip
+
+    missing = CliRunner().invoke(evaluate_command, args)
+    assert missing.exit_code != 0
+    assert "--presets: instrument 'tone1'" in missing.output and "unknown preset" in missing.output
+    assert not (tmp_path / "reports").exists()
+
+    write_tone_presets(tmp_path / "presets", "[smoothing]\ntime_ms = 40.0\n", names=("tone1",))
+    result = CliRunner().invoke(evaluate_command, args)
+    assert result.exit_code == 0, result.output
+    report = json.loads(
+        (tmp_path / "reports" / f"eval-bench-{checkpoint.stem}-presets.json").read_text()
+    )
+    assert report["info"]["masks"] == "each source's instrument preset"
+    assert set(report["summary"]["model"]) == {"overall", "tone0", "tone1"}

@@ -16,12 +16,12 @@ import json
 import multiprocessing as mp
 import os
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import Future, ProcessPoolExecutor
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -31,6 +31,9 @@ from avpc_plugin.audio.masks import apply_mask, ideal_binary_mask, ideal_ratio_m
 from avpc_plugin.audio.stft import MODEL_RATE, istft, stft
 from avpc_plugin.data.bench import MANIFEST_NAME
 from avpc_plugin.metrics import METRIC_NAMES, separation_scores, summarize
+
+if TYPE_CHECKING:
+    from avpc_plugin.presets import Preset
 
 SYSTEMS_REFERENCE = ("mixture", "ideal_binary_mask", "ideal_ratio_mask")
 MODEL_ROW = "model"
@@ -282,23 +285,51 @@ def summarize_rows(rows: list[dict[str, Any]]) -> dict[str, dict[str, dict[str, 
     return summary
 
 
+def instrument_presets(mixtures: list[BenchmarkMixture]) -> dict[str, Preset]:
+    """The stem preset named after every instrument of ``mixtures``, loaded and validated once
+    (the preset search path: ``AVPC_PRESETS_PATH``, the user's folder, the shipped ``presets/``).
+
+    Raises:
+        BenchmarkError: an instrument with no preset of its name, or a preset that does not load
+            (the message names the instrument and the preset's problem).
+    """
+    from avpc_plugin.presets import PresetError, load_preset
+
+    presets = {}
+    for instrument in sorted({s.instrument for m in mixtures for s in m.sources}):
+        try:
+            presets[instrument] = load_preset(instrument)
+        except PresetError as err:
+            raise BenchmarkError(f"--presets: instrument {instrument!r}: {err}") from None
+    return presets
+
+
 def separator_function(
-    separator: Any, cycles: int | None = None, normalise: bool = False
+    separator: Any,
+    cycles: int | None = None,
+    normalise: bool = False,
+    presets: Mapping[str, Preset] | None = None,
 ) -> Callable[[BenchmarkMixture, np.ndarray], np.ndarray]:
     """Wrap a :class:`~avpc_plugin.separate.Separator` as :func:`evaluate_benchmark`'s
     ``separate``: one stem per source, queried by the source's video and box.
 
     ``normalise`` shares every time-frequency bin among the mixture's sources (the Separator's
     ``normalise``: the estimates sum to the mix); off, each source's mask stands alone, as in the
-    reference evaluation.
+    reference evaluation. ``presets`` (instrument -> preset, see :func:`instrument_presets`)
+    queries every source with its instrument's preset, as ``avpc separate --stem
+    violin=violin`` would: its mask mode, threshold, smoothing, band and post chain replace the
+    Separator's own options (``cycles`` still applies where the preset leaves them at 0).
     """
     from avpc_plugin.separate import StemQuery
 
     def separate(mixture: BenchmarkMixture, mix: np.ndarray) -> np.ndarray:
         stems = [
-            StemQuery(name=f"source{k}", video=s.video, box=s.box)
+            StemQuery(
+                name=f"source{k}", video=s.video, box=s.box,
+                preset=None if presets is None else presets[s.instrument],
+            )
             for k, s in enumerate(mixture.sources)
-        ]
+        ]  # fmt: skip
         result = separator.separate(
             mix[None].astype(np.float32), MODEL_RATE, stems, cycles=cycles, normalise=normalise
         )

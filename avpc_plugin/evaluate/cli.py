@@ -28,6 +28,12 @@ import click
     "mix (avpc separate --normalise); default: each mask alone, as the reference.",
 )  # fmt: skip
 @click.option(
+    "--presets", "use_presets", is_flag=True,
+    help="Query every source with the stem preset named after its instrument (as avpc separate "
+    "--stem violin=violin): the presets' masks, smoothing, bands and post chains replace "
+    "--threshold and --soft; default: no presets, as the reference.",
+)  # fmt: skip
+@click.option(
     "--out", "out_dir", type=click.Path(path_type=Path), default=Path("."), show_default=True,
     help="Folder for the JSON and Markdown reports.",
 )  # fmt: skip
@@ -39,7 +45,7 @@ import click
 )  # fmt: skip
 def evaluate_command(
     set_dir: Path, model: str, cycles: int | None, threshold: float, soft: bool, normalise: bool,
-    out_dir: Path, device: str | None, workers: int | None,
+    use_presets: bool, out_dir: Path, device: str | None, workers: int | None,
 ) -> None:  # fmt: skip
     """Score a model on a benchmark set: SDR / SIR / SAR / NSDR per instrument and overall, next
     to the mixture and the ideal binary / ratio masks. Prints a table and writes
@@ -49,6 +55,7 @@ def evaluate_command(
         BenchmarkError,
         default_score_workers,
         evaluate_benchmark,
+        instrument_presets,
         read_manifest,
         separator_function,
     )
@@ -57,6 +64,7 @@ def evaluate_command(
 
     try:
         mixtures = read_manifest(set_dir)
+        presets = instrument_presets(mixtures) if use_presets else None
     except BenchmarkError as err:
         raise click.ClickException(str(err)) from None
     try:
@@ -71,20 +79,28 @@ def evaluate_command(
     with click.progressbar(length=len(mixtures), label="separating", file=None) as bar:
         result = evaluate_benchmark(
             mixtures,
-            separator_function(separator, cycles, normalise),
+            separator_function(separator, cycles, normalise, presets),
             progress=lambda done, _: bar.update(1),
             workers=default_score_workers() if workers is None else workers,
         )
     result.info = {
         "set": str(set_dir), "model": model, "mixtures": len(mixtures),
         "cycles": cycles if cycles is not None else "trained",
-        "masks": ("soft" if soft else f"binary > {threshold}")
-        + (", normalised across the sources" if normalise else ""),
+        "masks": masks_label(threshold, soft, normalise, presets is not None),
         "rate_hz": 11025, "metric": "mir_eval.separation.bss_eval_sources (v3)",
     }  # fmt: skip
-    suffix = "-normalised" if normalise else ""
+    suffix = ("-presets" if use_presets else "") + ("-normalised" if normalise else "")
     stem = f"eval-{set_dir.resolve().name}-{Path(model).stem}{suffix}"
     json_path, markdown_path = out_dir / f"{stem}.json", out_dir / f"{stem}.md"
     write_reports(result, json_path, markdown_path)
     click.echo(format_table(result))
     click.echo(f"wrote {json_path} and {markdown_path}")
+
+
+def masks_label(threshold: float, soft: bool, normalise: bool, presets: bool) -> str:
+    """How the estimates were masked, for the report's ``masks`` line."""
+    if presets:
+        label = "each source's instrument preset"
+    else:
+        label = "soft" if soft else f"binary > {threshold}"
+    return label + (", normalised across the sources" if normalise else "")
