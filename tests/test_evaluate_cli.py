@@ -23,7 +23,7 @@ from avpc_plugin.evaluate.benchmark import (
     read_manifest,
     separator_function,
 )
-from avpc_plugin.evaluate.cli import evaluate_command
+from avpc_plugin.evaluate.cli import evaluate_command, report_suffix
 from avpc_plugin.metrics import bss_eval
 from avpc_plugin.nets import build_net
 from avpc_plugin.presets import PRESETS_PATH_ENV
@@ -60,7 +60,9 @@ def test_evaluate_writes_table_json_and_markdown(tmp_path: Path) -> None:
     )  # fmt: skip
     assert result.exit_code == 0, result.output
     assert "ideal ratio mask" in result.output and "overall" in result.output
-    report = json.loads((out / f"eval-bench-{checkpoint.stem}.json").read_text())
+    # options other than the reference's are in the names, so runs with other options do not
+    # write over each other
+    report = json.loads((out / f"eval-bench-{checkpoint.stem}-cycles2-soft.json").read_text())
     summary = report["summary"]
     assert set(summary) == {"model", "mixture", "ideal_binary_mask", "ideal_ratio_mask"}
     assert summary["mixture"]["overall"]["nsdr"]["mean"] == 0.0
@@ -68,8 +70,15 @@ def test_evaluate_writes_table_json_and_markdown(tmp_path: Path) -> None:
     assert set(summary["model"]) == {"overall", "tone0", "tone1"}
     assert len(report["rows"]) == 2 * 4  # 2 sources x 4 systems
     assert report["info"]["cycles"] == 2
-    markdown = (out / f"eval-bench-{checkpoint.stem}.md").read_text()
+    markdown = (out / f"eval-bench-{checkpoint.stem}-cycles2-soft.md").read_text()
     assert markdown.startswith("# Separation quality") and "| model | overall |" in markdown
+
+
+def test_report_names_carry_every_option_that_is_not_the_reference() -> None:
+    assert report_suffix(None, 0.5, False, False, False) == ""
+    assert report_suffix(3, 0.3, False, True, False) == "-cycles3-threshold0.3-normalised"
+    assert report_suffix(None, 0.3, True, False, False) == "-soft"
+    assert report_suffix(None, 0.3, True, False, True) == "-presets"  # presets set the masks
 
 
 def test_evaluate_rejects_a_folder_without_manifest(tmp_path: Path) -> None:

@@ -6,6 +6,9 @@ from pathlib import Path
 
 import click
 
+DEFAULT_THRESHOLD = 0.5
+"""The reference evaluation's binary mask level."""
+
 
 @click.command("evaluate")
 @click.option(
@@ -18,8 +21,9 @@ import click
     help="PCNet test-time cycles (default: the trained number).",
 )  # fmt: skip
 @click.option(
-    "--threshold", type=click.FloatRange(0.0, 1.0, min_open=True, max_open=True), default=0.5,
-    show_default=True, help="Binarise mask probabilities at this value (as the reference).",
+    "--threshold", type=click.FloatRange(0.0, 1.0, min_open=True, max_open=True),
+    default=DEFAULT_THRESHOLD, show_default=True,
+    help="Binarise mask probabilities at this value (as the reference).",
 )  # fmt: skip
 @click.option("--soft", is_flag=True, help="Keep soft masks (ignore --threshold).")
 @click.option(
@@ -49,7 +53,7 @@ def evaluate_command(
 ) -> None:  # fmt: skip
     """Score a model on a benchmark set: SDR / SIR / SAR / NSDR per instrument and overall, next
     to the mixture and the ideal binary / ratio masks. Prints a table and writes
-    eval-<set>-<model>.json and .md."""
+    eval-<set>-<model>[-<options>].json and .md."""
     from avpc_plugin.checkpoints import CheckpointError, RegistryError
     from avpc_plugin.evaluate.benchmark import (
         BenchmarkError,
@@ -89,8 +93,8 @@ def evaluate_command(
         "masks": masks_label(threshold, soft, normalise, presets is not None),
         "rate_hz": 11025, "metric": "mir_eval.separation.bss_eval_sources (v3)",
     }  # fmt: skip
-    suffix = ("-presets" if use_presets else "") + ("-normalised" if normalise else "")
-    stem = f"eval-{set_dir.resolve().name}-{Path(model).stem}{suffix}"
+    options = report_suffix(cycles, threshold, soft, normalise, use_presets)
+    stem = f"eval-{set_dir.resolve().name}-{Path(model).stem}{options}"
     json_path, markdown_path = out_dir / f"{stem}.json", out_dir / f"{stem}.md"
     write_reports(result, json_path, markdown_path)
     click.echo(format_table(result))
@@ -104,3 +108,20 @@ def masks_label(threshold: float, soft: bool, normalise: bool, presets: bool) ->
     else:
         label = "soft" if soft else f"binary > {threshold}"
     return label + (", normalised across the sources" if normalise else "")
+
+
+def report_suffix(
+    cycles: int | None, threshold: float, soft: bool, normalise: bool, presets: bool
+) -> str:
+    """The report names' tail for options other than the reference's, so that runs of one model
+    with other options write beside each other (``-cycles3-soft``), not over each other."""
+    parts = [] if cycles is None else [f"cycles{cycles}"]
+    if presets:
+        parts.append("presets")
+    elif soft:
+        parts.append("soft")
+    elif threshold != DEFAULT_THRESHOLD:
+        parts.append(f"threshold{threshold:g}")
+    if normalise:
+        parts.append("normalised")
+    return "".join(f"-{part}" for part in parts)
