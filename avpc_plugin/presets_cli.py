@@ -138,7 +138,10 @@ def tune_command(
     device: str | None,
     overwrite: bool,
 ) -> None:
-    """Tune NAME's threshold, cycles and smoothing for the best SDR on a benchmark set."""
+    """Tune NAME's threshold, cycles and smoothing for the best SDR on a benchmark set.
+
+    Tune on a set like the footage you will separate: values tuned on a model's own training
+    sounds trust it too much on new ones (docs/benchmarks.md, "Stem presets on the val set")."""
     from avpc_plugin.evaluate.benchmark import read_manifest
     from avpc_plugin.presets.tune import DEFAULT_GRIDS, tune_preset
     from avpc_plugin.separate import Separator
