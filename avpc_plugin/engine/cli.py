@@ -14,6 +14,9 @@ from avpc_plugin.engine.logsetup import default_log_file, setup_logging
 from avpc_plugin.engine.server import BindError, Engine, EngineConfig, check_bind_host
 from avpc_plugin.separate.separator import Separator
 
+SIGNAL_POLL_S = 0.1
+"""Seconds between the main thread's checks for a caught SIGINT / SIGTERM."""
+
 READY_PREFIX = "avpc engine ready:"
 """The engine prints ``READY_PREFIX udp=HOST:PORT [tcp=HOST:PORT]`` on stdout once it serves."""
 
@@ -102,16 +105,22 @@ def engine_command(
     except BindError as err:
         raise click.ClickException(str(err)) from None
 
+    received: list[int] = []
+
     def on_signal(number: int, frame: FrameType | None) -> None:
-        log.info("signal %s: shutting down", signal.Signals(number).name)
-        engine.request_shutdown()
+        # Only note the signal: a handler runs between two bytecodes of the main thread, which
+        # may be holding the very lock that Event.set() or a log call would take (a deadlock
+        # that left the engine hung after SIGTERM). The loop below acts on it.
+        received.append(number)
 
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
     click.echo(f"{READY_PREFIX} {engine.endpoint_text()} log={log_path}")
     sys.stdout.flush()
-    while not engine.wait(0.5):
+    while not received and not engine.wait(SIGNAL_POLL_S):
         pass
+    if received:
+        log.info("signal %s: shutting down", signal.Signals(received[0]).name)
     engine.close()
 
 

@@ -234,7 +234,8 @@ class Engine:
         return text + (f" tcp={self.config.host}:{self.port}" if self._tcp else "")
 
     def request_shutdown(self) -> None:
-        """Ask the engine to stop (safe from signal handlers and request threads)."""
+        """Ask the engine to stop (from any thread; not from a signal handler, which may run while
+        its own thread holds this event's lock: ``avpc engine`` polls for signals instead)."""
         self.stopping.set()
 
     def wait(self, timeout: float | None = None) -> bool:
