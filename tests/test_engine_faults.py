@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import signal
+import time
 from pathlib import Path
 
 import numpy as np
@@ -63,3 +65,19 @@ def test_kill_restart_and_sigterm(tmp_path: Path) -> None:
         assert "engine stopped" in (tmp_path / "engine.log").read_text()
     finally:
         engine.kill()
+
+
+def test_repeated_sigint_while_idle_stops_the_engine_cleanly(tmp_path: Path) -> None:
+    # Ctrl-C pressed again and again: every signal lands on the handler, none of them may take a
+    # lock the main thread holds (Event.set() in a handler once hung the engine for good)
+    model = save_checkpoint(DelayedIdentity(delay=0.0), tmp_path / "models", "idle")
+    engine = EngineProcess(model, tmp_path / "engine.log")
+    try:
+        for _ in range(5):
+            engine.proc.send_signal(signal.SIGINT)
+            time.sleep(0.01)
+        assert engine.proc.wait(10) == 0
+    finally:
+        engine.kill()
+    log = (tmp_path / "engine.log").read_text()
+    assert log.count("signal SIGINT: shutting down") == 1 and "engine stopped" in log
