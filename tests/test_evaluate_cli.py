@@ -201,6 +201,10 @@ def test_evaluate_with_presets_names_them_in_the_report_and_a_missing_one_in_the
     args = ["--set", str(bench), "--model", str(checkpoint), "--presets", "--out",
             str(tmp_path / "reports"), "--device", "cpu", "--workers", "0"]  # fmt: skip
 
+    for mask_option in (["--soft"], ["--threshold", "0.3"]):
+        mixed = CliRunner().invoke(evaluate_command, [*args, *mask_option])
+        assert mixed.exit_code == 2 and "--presets takes every mask setting" in mixed.output
+
     missing = CliRunner().invoke(evaluate_command, args)
     assert missing.exit_code != 0
     assert "--presets: instrument 'tone1'" in missing.output and "unknown preset" in missing.output

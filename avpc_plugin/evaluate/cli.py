@@ -35,7 +35,7 @@ DEFAULT_THRESHOLD = 0.5
     "--presets", "use_presets", is_flag=True,
     help="Query every source with the stem preset named after its instrument (as avpc separate "
     "--stem violin=violin): the presets' masks, smoothing, bands and post chains replace "
-    "--threshold and --soft; default: no presets, as the reference.",
+    "--threshold and --soft (not allowed with it); default: no presets, as the reference.",
 )  # fmt: skip
 @click.option(
     "--out", "out_dir", type=click.Path(path_type=Path), default=Path("."), show_default=True,
@@ -66,6 +66,12 @@ def evaluate_command(
     from avpc_plugin.evaluate.report import format_table, write_reports
     from avpc_plugin.separate import Separator
 
+    explicit = click.get_current_context().get_parameter_source("threshold")
+    if use_presets and (soft or explicit is not click.core.ParameterSource.DEFAULT):
+        raise click.UsageError(
+            "--presets takes every mask setting from the presets: drop --soft and --threshold "
+            "(or drop --presets to score the model's own masks)"
+        )
     try:
         mixtures = read_manifest(set_dir)
         presets = instrument_presets(mixtures) if use_presets else None
