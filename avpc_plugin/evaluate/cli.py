@@ -107,12 +107,20 @@ def evaluate_command(
     click.echo(f"wrote {json_path} and {markdown_path}")
 
 
+def mask_mode(threshold: float, soft: bool, presets: bool) -> tuple[str, str]:
+    """How the estimates were masked: the report's words and the report names' tag (empty for
+    the reference's binary masks at 0.5)."""
+    if presets:
+        return "each source's instrument preset", "presets"
+    if soft:
+        return "soft", "soft"
+    tag = "" if threshold == DEFAULT_THRESHOLD else f"threshold{threshold:g}"
+    return f"binary > {threshold}", tag
+
+
 def masks_label(threshold: float, soft: bool, normalise: bool, presets: bool) -> str:
     """How the estimates were masked, for the report's ``masks`` line."""
-    if presets:
-        label = "each source's instrument preset"
-    else:
-        label = "soft" if soft else f"binary > {threshold}"
+    label, _ = mask_mode(threshold, soft, presets)
     return label + (", normalised across the sources" if normalise else "")
 
 
@@ -121,13 +129,10 @@ def report_suffix(
 ) -> str:
     """The report names' tail for options other than the reference's, so that runs of one model
     with other options write beside each other (``-cycles3-soft``), not over each other."""
-    parts = [] if cycles is None else [f"cycles{cycles}"]
-    if presets:
-        parts.append("presets")
-    elif soft:
-        parts.append("soft")
-    elif threshold != DEFAULT_THRESHOLD:
-        parts.append(f"threshold{threshold:g}")
-    if normalise:
-        parts.append("normalised")
-    return "".join(f"-{part}" for part in parts)
+    _, tag = mask_mode(threshold, soft, presets)
+    parts = [
+        f"cycles{cycles}" if cycles is not None else "",
+        tag,
+        "normalised" if normalise else "",
+    ]
+    return "".join(f"-{part}" for part in parts if part)
