@@ -10,7 +10,7 @@ import torch
 from helpers_train import ToneMixtures, tiny_config_dict
 
 from avpc_plugin.checkpoints import load_checkpoint
-from avpc_plugin.train.config import config_from_dict
+from avpc_plugin.train.config import ConfigError, config_from_dict
 from avpc_plugin.train.trainer import Trainer, TrainingError
 
 
@@ -57,3 +57,23 @@ def make_state(out: Path) -> dict[str, object]:
 def test_resume_without_a_run_fails_clearly(tmp_path: Path) -> None:
     with pytest.raises(TrainingError, match="no run to resume"):
         make_trainer(tmp_path / "none", 1, ToneMixtures(count=2)).fit(resume=True)
+
+
+def test_keep_checkpoints_sets_how_many_epoch_checkpoints_stay(tmp_path: Path) -> None:
+    data = ToneMixtures(count=2)
+    for keep, expected in ((None, [2, 3]), (3, [1, 2, 3])):
+        out = tmp_path / f"keep-{keep}"
+        train = {"epochs": 3, "batch_size": 2, "val_every": 99}
+        if keep is not None:
+            train["keep_checkpoints"] = keep
+        config = config_from_dict(tiny_config_dict(str(out), train=train), check_data=False)
+        state = Trainer(config, data, data, progress=False).fit()
+        files = sorted((out / "checkpoints").glob("*.pt"))
+        assert [int(f.name.split("-epoch")[1][:3]) for f in files] == expected
+        assert state.history == [str(f.relative_to(out)) for f in files]
+
+
+def test_keep_checkpoints_must_be_positive(tmp_path: Path) -> None:
+    raw = tiny_config_dict(str(tmp_path), train={"keep_checkpoints": 0})
+    with pytest.raises(ConfigError, match=r"\[train\] keep_checkpoints: expected a positive"):
+        config_from_dict(raw, check_data=False)

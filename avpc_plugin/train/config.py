@@ -18,7 +18,7 @@ Layout of a config file (every key optional unless marked; defaults are the pape
                                  # videos in instrument folders, or a MUSIC CSV index
     [optim]                      # optimizer, learning rates, weight decay, lr drops
     [loss]                       # mask target and loss
-    [train]                      # epochs, global batch size, validation / logging cadence
+    [train]                      # epochs, global batch, validation / log cadence, checkpoints kept
     [rcop]                       # SimSiam heads (stage = "rcop" only)
     [hardware]                   # bf16 autocast, channels_last, torch.compile, pinned memory
 
@@ -157,6 +157,9 @@ class TrainSection:
     """Validate every this many epochs (and after the last)."""
     log_every: int = 10
     """Write a metrics line every this many steps."""
+    keep_checkpoints: int = 2
+    """Keep the last this many epoch checkpoints (``checkpoints/``; each holds the optimizer state
+    too); as many as ``epochs`` keeps them all, for averaging or scoring every epoch."""
 
 
 @dataclass(frozen=True)
@@ -456,6 +459,7 @@ def _check_values(config: TrainConfig, where: str, check_data: bool) -> None:
         ("[train] batch_size", config.train.batch_size),
         ("[train] val_every", config.train.val_every),
         ("[train] log_every", config.train.log_every),
+        ("[train] keep_checkpoints", config.train.keep_checkpoints),
     ]
     for key, value in positive:
         if value < 1:

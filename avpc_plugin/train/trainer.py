@@ -5,7 +5,7 @@ A run folder (``out_dir``) holds::
 
     state.json               epoch done, last epoch checkpoint, best model and its score
     checkpoints/<name>-epochNNN-<sha8>.pt   every epoch: model + optimizer and RNG
-                             state in ``extra`` (the last ``KEEP_EPOCH_CHECKPOINTS`` are kept)
+                             state in ``extra`` (the last ``[train] keep_checkpoints`` are kept)
     <name>-<sha8>.pt         the best model so far (validation SDR; RCoP: lowest validation
                              loss; visual: highest validation accuracy), self-describing,
                              ready for ``avpc models register``
@@ -57,7 +57,6 @@ from avpc_plugin.train.validation import validate
 
 METRICS_FILE = "metrics.jsonl"
 CURVES_FILE = "curves.png"
-KEEP_EPOCH_CHECKPOINTS = 2
 
 
 class TrainingError(RuntimeError):
@@ -348,7 +347,7 @@ class Trainer:
         )
         state.last = str(path.relative_to(self.out_dir))
         state.history.append(state.last)
-        while len(state.history) > KEEP_EPOCH_CHECKPOINTS:
+        while len(state.history) > config.train.keep_checkpoints:
             (self.out_dir / state.history.pop(0)).unlink(missing_ok=True)
         if improved:
             previous = state.best
