@@ -96,7 +96,7 @@ def evaluate_command(
     result.info = {
         "set": str(set_dir), "model": model, "mixtures": len(mixtures),
         "cycles": cycles if cycles is not None else "trained",
-        "masks": masks_label(threshold, soft, normalise, presets is not None),
+        "masks": masks_label(threshold, soft, normalise, use_presets),
         "rate_hz": 11025, "metric": "mir_eval.separation.bss_eval_sources (v3)",
     }  # fmt: skip
     options = report_suffix(cycles, threshold, soft, normalise, use_presets)
