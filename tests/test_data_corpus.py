@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from avpc_plugin.data.instruments import INSTRUMENT_NAMES, INSTRUMENTS
+from avpc_plugin.data.instruments import INSTRUMENT_NAMES, INSTRUMENTS, Instrument, Relative
 from avpc_plugin.data.melodies import generate_performance, scale_pitches
 from avpc_plugin.data.motion import Camera, frame_envelopes, performer_motion, render_frames
 from avpc_plugin.data.pictures import OPENCLIPART, picture_sources
@@ -252,3 +252,68 @@ def test_a_val_corpus_may_not_add_a_train_soundfont(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="of the train split; a val corpus may not use it"):
         check_extra_soundfonts("val", (font,))
     check_extra_soundfonts("train", (font,))  # its own split's: allowed
+
+
+def test_kin_programs_stand_in_at_the_requested_share_and_leave_other_draws_alone() -> None:
+    from avpc_plugin.data.corpus import pick_program
+
+    violin, clarinet = INSTRUMENTS["violin"], INSTRUMENTS["clarinet"]
+    assert [r.program for r in violin.kin] == [41] and clarinet.kin == ()  # a viola; none
+
+    def picks(name: str, share: float, phrase: tuple[int, int] = (60, 70)) -> list[int]:
+        instrument = INSTRUMENTS[name]
+        rngs = [np.random.default_rng([3, i]) for i in range(400)]
+        return [pick_program(instrument, share, phrase, rng) for rng in rngs]
+
+    assert set(picks("violin", 0.0)) == {40}
+    assert set(picks("violin", 1.0)) == {41}
+    assert set(picks("violin", 1.0, phrase=(60, 98))) == {40}  # above the viola's C7
+    assert set(picks("cello", 1.0, phrase=(40, 57))) == {43}  # a contrabass up to A3 only
+    assert set(picks("cello", 1.0, phrase=(40, 58))) == {42}
+    assert set(picks("clarinet", 1.0)) == {71}
+    saxes = picks("saxophone", 0.5)
+    shares = {p: saxes.count(p) / len(saxes) for p in (65, 64, 66)}
+    assert abs(shares[65] - 0.5) < 0.08 and abs(shares[64] - 0.25) < 0.08, shares
+    # The choice comes from a spawned generator: the caller's stream is unchanged.
+    rng, untouched = np.random.default_rng(7), np.random.default_rng(7)
+    pick_program(violin, 0.5, (60, 70), rng)
+    assert rng.random() == untouched.random()
+
+
+def test_instrument_kin_is_checked() -> None:
+    with pytest.raises(ValueError, match="kin must not repeat"):
+        Instrument("viol", 40, 50, 80, "sustained", kin=(Relative(40),))
+    with pytest.raises(ValueError, match=r"0\.\.127, got 128"):
+        Instrument("viol", 40, 50, 80, "sustained", kin=(Relative(128),))
+
+
+def test_synth_with_kin_plays_relatives_of_the_same_performances(tmp_path: Path) -> None:
+    """``--kin-share 1``: every clip of an instrument with kin plays a relative (recorded as
+    ``program`` in the index); melody, soundfont and picture are the clips without kin's."""
+    import json
+
+    from click.testing import CliRunner
+
+    from avpc_plugin.cli import main
+
+    _val_soundfont()
+    base = ["data", "synth", "--split", "val", "--clips", "6", "--seed", "2"]
+    base += ["--duration", "1", "--size", "32", "--workers", "1"]
+    indexes = {}
+    for share in ("0", "1"):
+        out = tmp_path / f"kin{share}"
+        result = CliRunner().invoke(main, [*base, "--out", str(out), "--kin-share", share])
+        assert result.exit_code == 0, result.output
+        lines = (out / "index.jsonl").read_text().splitlines()
+        indexes[share] = [json.loads(line) for line in lines]
+    for own, kin in zip(indexes["0"], indexes["1"], strict=True):
+        instrument = INSTRUMENTS[own["instrument"]]
+        assert own["program"] == instrument.gm_program
+        assert kin["program"] in {instrument.gm_program, *(r.program for r in instrument.kin)}
+        same = ("soundfont", "picture", "tempo", "key", "notes", "pitch_low", "pitch_high")
+        assert {k: own[k] for k in same} == {k: kin[k] for k in same}
+    played = {r["instrument"]: r["program"] for r in indexes["1"]}
+    assert played == {"accordion": 23, "acoustic_guitar": 24, "cello": 43, "clarinet": 71,
+                      "erhu": 110, "flute": 72}  # fmt: skip
+    result = CliRunner().invoke(main, [*base, "--out", str(tmp_path / "x"), "--kin-share", "2"])
+    assert result.exit_code == 2 and "--kin-share" in result.output

@@ -65,6 +65,14 @@ def data_group() -> None:
     multiple=True,
     help="A soundfont (.sf2/.sf3) to play beside the split's own; repeat for more.",
 )
+@click.option(
+    "--kin-share",
+    type=click.FloatRange(0.0, 1.0),
+    default=0.0,
+    show_default=True,
+    help="Share of an instrument's clips played by a relative (viola for violin, contrabass "
+    "for cello, ...; see avpc_plugin/data/instruments.py) for timbre variety.",
+)
 @click.option("--workers", type=click.IntRange(min=1), default=2, show_default=True)
 def synth(
     out: Path,
@@ -79,6 +87,7 @@ def synth(
     size: int,
     audio_in_video: bool,
     soundfonts: tuple[Path, ...],
+    kin_share: float,
     workers: int,
 ) -> None:
     """Render solo instrument clips (wav + mp4) and their index."""
@@ -99,6 +108,7 @@ def synth(
         size=size,
         audio_in_video=audio_in_video,
         extra_soundfonts=soundfonts,
+        kin_share=kin_share,
     )
     with tqdm(total=clips, unit="clip", disable=None) as bar:
         synthesize_corpus(

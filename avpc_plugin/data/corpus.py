@@ -10,7 +10,10 @@ Layout of a corpus folder (paths in the index are relative to it)::
 Clip ``i`` of a split depends only on ``(seed, i)``: instruments go round the 11 classes in
 order, every other choice (soundfont, picture, melody, room, motion, camera) is drawn from
 ``numpy.random.default_rng([seed, i])``, so a corpus is reproducible file for file and clips can be
-made in any order on any number of worker processes.
+made in any order on any number of worker processes. Whether a clip plays a kin instrument's
+program (``SynthConfig.kin_share``) is drawn from a generator spawned off that one, so the same
+seed with and without kin gives the same performances (melody, soundfont, picture, room, camera)
+played by other instruments.
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from avpc_plugin.data.instruments import INSTRUMENT_NAMES, get_instrument
+from avpc_plugin.data.instruments import INSTRUMENT_NAMES, Instrument, get_instrument
 from avpc_plugin.data.melodies import Performance, generate_performance
 from avpc_plugin.data.motion import Camera, frame_envelopes, performer_motion, render_frames
 from avpc_plugin.data.pictures import (
@@ -64,8 +67,14 @@ class SynthConfig:
     extra_soundfonts: tuple[Path, ...] = ()
     """Soundfont files played beside the split's own (each clip draws one of them all); checked
     by :func:`~avpc_plugin.data.render.check_extra_soundfonts` when a corpus is made."""
+    kin_share: float = 0.0
+    """Share of an instrument's clips, in ``[0, 1]``, played with one of its kin's GM programs
+    (:attr:`~avpc_plugin.data.instruments.Instrument.kin`: a viola for the violin, a contrabass
+    for the cello, ...) for timbre variety; instruments without kin always play their own."""
 
     def __post_init__(self) -> None:
+        if not 0.0 <= self.kin_share <= 1.0:
+            raise ValueError(f"kin_share: expected a share in [0, 1], got {self.kin_share}")
         if self.duration <= 0:
             raise ValueError(f"duration: expected > 0 s, got {self.duration}")
         if self.size % 2 or self.size < 32:
@@ -95,6 +104,7 @@ class ClipRecord:
     frames: int
     size: int
     soundfont: str
+    program: int
     picture: str
     tempo: float
     key: str
@@ -116,6 +126,8 @@ class SoloPerformance:
     frames: np.ndarray
     """RGB uint8 ``(n_frames, size, size, 3)``, moving with the audio."""
     soundfont: Path
+    program: int
+    """The 0-based GM program played: the instrument's own or one of its kin's."""
     picture: PictureSource
     performance: Performance
 
@@ -126,7 +138,9 @@ def perform_solo(
     """Render one performer of ``instrument_name`` with the ``split``'s sounds and pictures.
 
     Every random choice (soundfont, picture, melody, room, level, motion, backdrop, camera) is
-    drawn from ``rng`` in a fixed order, so the same generator state gives the same performer.
+    drawn from ``rng`` in a fixed order, so the same generator state gives the same performer;
+    the program (:func:`pick_program`) comes from a generator spawned off ``rng``, which leaves
+    ``rng``'s draws as they are.
 
     Raises:
         RuntimeError: the soundfont rendered silence.
@@ -139,10 +153,12 @@ def perform_solo(
     picture = pictures[int(rng.integers(len(pictures)))]
 
     performance = generate_performance(instrument, config.duration, rng)
+    pitches = [note.pitch for note in performance.notes]
+    program = pick_program(instrument, config.kin_share, (min(pitches), max(pitches)), rng)
     vibrato = int(rng.integers(0, 50)) if instrument.behaviour == "sustained" else 0
     renderer = _renderer(soundfont, config.sample_rate, config.stereo)
     audio = renderer.render(
-        performance.notes, instrument.gm_program, config.duration, vibrato, RoomSettings.random(rng)
+        performance.notes, program, config.duration, vibrato, RoomSettings.random(rng)
     )
     peak = float(np.abs(audio).max())
     if peak <= 0:
@@ -155,7 +171,29 @@ def perform_solo(
     frames = render_frames(
         load_picture(picture, config.size), background, motion, Camera.random(rng), rng
     )
-    return SoloPerformance(audio, frames, soundfont, picture, performance)
+    return SoloPerformance(audio, frames, soundfont, program, picture, performance)
+
+
+def pick_program(
+    instrument: Instrument,
+    kin_share: float,
+    phrase: tuple[int, int],
+    rng: np.random.Generator,
+) -> int:
+    """The GM program a performer of ``instrument`` plays: with probability ``kin_share`` one
+    of its kin (uniformly among them), else its own; a relative whose range does not hold the
+    ``phrase``'s lowest and highest MIDI notes gives way to the instrument's own program.
+
+    Draws from a generator spawned off ``rng`` (only when there is a choice to make), so
+    ``rng``'s own stream is the same whatever ``kin_share`` is.
+    """
+    if kin_share <= 0.0 or not instrument.kin:
+        return instrument.gm_program
+    (choice,) = rng.spawn(1)
+    if choice.random() >= kin_share:
+        return instrument.gm_program
+    relative = instrument.kin[int(choice.integers(len(instrument.kin)))]
+    return relative.program if relative.plays(*phrase) else instrument.gm_program
 
 
 def synth_clip(out: Path, split: Split, index: int, seed: int, config: SynthConfig) -> ClipRecord:
@@ -196,6 +234,7 @@ def synth_clip(out: Path, split: Split, index: int, seed: int, config: SynthConf
         frames=config.n_frames,
         size=config.size,
         soundfont=soundfont.name,
+        program=solo.program,
         picture=picture.key,
         tempo=round(performance.tempo, 2),
         key=f"{names[performance.tonic]} {performance.mode}",
