@@ -284,7 +284,9 @@ def test_instrument_kin_is_checked() -> None:
     with pytest.raises(ValueError, match="kin must not repeat"):
         Instrument("viol", 40, 50, 80, "sustained", kin=(Relative(40),))
     with pytest.raises(ValueError, match=r"0\.\.127, got 128"):
-        Instrument("viol", 40, 50, 80, "sustained", kin=(Relative(128),))
+        Relative(128)
+    with pytest.raises(ValueError, match=r"low <= high <= 127, got \(60, 50\)"):
+        Relative(41, 60, 50)
 
 
 def test_synth_with_kin_plays_relatives_of_the_same_performances(tmp_path: Path) -> None:

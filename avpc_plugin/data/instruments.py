@@ -36,6 +36,15 @@ class Relative:
     low: int = 0
     high: int = 127
 
+    def __post_init__(self) -> None:
+        if not 0 <= self.program <= 127:
+            raise ValueError(f"relative: GM program must be in 0..127, got {self.program}")
+        if not 0 <= self.low <= self.high <= 127:
+            raise ValueError(
+                f"relative {self.program}: expected 0 <= low <= high <= 127, got "
+                f"{self.low, self.high}"
+            )
+
     def plays(self, low: int, high: int) -> bool:
         """Whether a phrase spanning MIDI notes ``low..high`` lies inside this relative's range."""
         return self.low <= low and high <= self.high
@@ -67,9 +76,8 @@ class Instrument:
     kin: tuple[Relative, ...] = ()
 
     def __post_init__(self) -> None:
-        for program in (self.gm_program, *(relative.program for relative in self.kin)):
-            if not 0 <= program <= 127:
-                raise ValueError(f"{self.name}: GM programs must be in 0..127, got {program}")
+        if not 0 <= self.gm_program <= 127:
+            raise ValueError(f"{self.name}: gm_program must be in 0..127, got {self.gm_program}")
         if self.gm_program in {relative.program for relative in self.kin}:
             raise ValueError(f"{self.name}: kin must not repeat gm_program {self.gm_program}")
         if not 0 <= self.low < self.high <= 127:
