@@ -306,6 +306,8 @@ def test_synth_with_kin_plays_relatives_of_the_same_performances(tmp_path: Path)
         out = tmp_path / f"kin{share}"
         result = CliRunner().invoke(main, [*base, "--out", str(out), "--kin-share", share])
         assert result.exit_code == 0, result.output
+        assert "soundfonts: TimGM6mb.sf2 6" in result.output
+        assert ("played by a relative: 4 of 6 clips" in result.output) == (share == "1")
         lines = (out / "index.jsonl").read_text().splitlines()
         indexes[share] = [json.loads(line) for line in lines]
     for own, kin in zip(indexes["0"], indexes["1"], strict=True):

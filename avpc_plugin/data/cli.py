@@ -91,9 +91,12 @@ def synth(
     workers: int,
 ) -> None:
     """Render solo instrument clips (wav + mp4) and their index."""
+    from collections import Counter
+
     from tqdm import tqdm
 
     from avpc_plugin.data.corpus import SynthConfig, synthesize_corpus
+    from avpc_plugin.data.instruments import get_instrument
     from avpc_plugin.data.render import Split, check_extra_soundfonts
 
     try:
@@ -111,7 +114,7 @@ def synth(
         kin_share=kin_share,
     )
     with tqdm(total=clips, unit="clip", disable=None) as bar:
-        synthesize_corpus(
+        records = synthesize_corpus(
             out,
             cast(Split, split),
             clips,
@@ -122,6 +125,11 @@ def synth(
             progress=lambda done, total: bar.update(1),
         )
     click.echo(f"wrote {clips} {split} clips to {out}")
+    fonts = Counter(record.soundfont for record in records)
+    click.echo("soundfonts: " + ", ".join(f"{name} {n}" for name, n in sorted(fonts.items())))
+    if kin_share > 0:
+        kin = sum(get_instrument(r.instrument).gm_program != r.program for r in records)
+        click.echo(f"played by a relative: {kin} of {clips} clips")
 
 
 @data_group.command("bench")
