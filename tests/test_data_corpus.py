@@ -290,8 +290,14 @@ def test_instrument_kin_is_checked() -> None:
 
 
 def test_synth_with_kin_plays_relatives_of_the_same_performances(tmp_path: Path) -> None:
-    """``--kin-share 1``: every clip of an instrument with kin plays a relative (recorded as
-    ``program`` in the index); melody, soundfont and picture are the clips without kin's."""
+    """``--kin-share 1``: every clip of an instrument with kin plays a relative whose range
+    holds its phrase (recorded as ``program`` in the index); melody, soundfont and picture are
+    the clips without kin's.
+
+    Which phrases a seed gives depends on the picture packages installed (a class with one
+    picture draws no number for it), so the expected programs come from each clip's own
+    phrase, not from a list written on one machine.
+    """
     import json
 
     from click.testing import CliRunner
@@ -301,23 +307,28 @@ def test_synth_with_kin_plays_relatives_of_the_same_performances(tmp_path: Path)
     _val_soundfont()
     base = ["data", "synth", "--split", "val", "--clips", "6", "--seed", "2"]
     base += ["--duration", "1", "--size", "32", "--workers", "1"]
-    indexes = {}
+    indexes, outputs = {}, {}
     for share in ("0", "1"):
         out = tmp_path / f"kin{share}"
         result = CliRunner().invoke(main, [*base, "--out", str(out), "--kin-share", share])
         assert result.exit_code == 0, result.output
         assert "soundfonts: TimGM6mb.sf2 6" in result.output
-        assert ("played by a relative: 4 of 6 clips" in result.output) == (share == "1")
         lines = (out / "index.jsonl").read_text().splitlines()
         indexes[share] = [json.loads(line) for line in lines]
+        outputs[share] = result.output
+    relatives = 0
     for own, kin in zip(indexes["0"], indexes["1"], strict=True):
         instrument = INSTRUMENTS[own["instrument"]]
         assert own["program"] == instrument.gm_program
-        assert kin["program"] in {instrument.gm_program, *(r.program for r in instrument.kin)}
         same = ("soundfont", "picture", "tempo", "key", "notes", "pitch_low", "pitch_high")
         assert {k: own[k] for k in same} == {k: kin[k] for k in same}
-    played = {r["instrument"]: r["program"] for r in indexes["1"]}
-    assert played == {"accordion": 23, "acoustic_guitar": 24, "cello": 43, "clarinet": 71,
-                      "erhu": 110, "flute": 72}  # fmt: skip
+        # the first six classes have at most one relative each, so share 1 leaves no choice
+        assert len(instrument.kin) <= 1
+        fits = [r.program for r in instrument.kin if r.plays(kin["pitch_low"], kin["pitch_high"])]
+        assert kin["program"] == (fits[0] if fits else instrument.gm_program), kin["id"]
+        relatives += bool(fits)
+    assert relatives >= 3  # accordion, guitar and flute: relatives with the full range
+    assert "played by a relative" not in outputs["0"]
+    assert f"played by a relative: {relatives} of 6 clips" in outputs["1"]
     result = CliRunner().invoke(main, [*base, "--out", str(tmp_path / "x"), "--kin-share", "2"])
     assert result.exit_code == 2 and "--kin-share" in result.output
