@@ -90,6 +90,35 @@ def test_demo_writes_stems_png_and_report(demo_run: tuple[Path, str], tiny_model
     assert set(report_scores(report)) == {"violin", "cello"}
     assert "| violin |" in output and "max abs error" in output  # the printed summary
     assert (out / "earlier.txt").exists()  # --overwrite replaces the demo's files only
+    assert "| masks | normalised across the stems |" in report
+    assert "violin (preset none), cello (preset none)" in report
+
+
+def test_demo_normalised_stems_alone_sum_to_the_mix(demo_run: tuple[Path, str]) -> None:
+    """By default the performers' masks share every bin: the residual is float noise."""
+    out, _ = demo_run
+    mix, _ = read_audio(out / "scene" / "mix.wav")
+    stems = sum(read_audio(out / "stems" / f"{n}.wav")[0] for n in ("violin", "cello"))
+    residual, _ = read_audio(out / "stems" / "residual.wav")
+    assert np.abs(stems - mix).max() < 1e-4
+    assert np.abs(residual).max() < 1e-4 < np.abs(mix).max()
+
+
+def test_demo_with_presets_and_masks_on_their_own(tmp_path: Path, tiny_model: Path) -> None:
+    """``--presets --no-normalise``: each stem goes through its preset's chain, the residual
+    takes the rest, and the three still sum to the mix."""
+    out = tmp_path / "out"
+    args = ["--out", str(out), "--model", str(tiny_model), "--duration", "2"]
+    result = CliRunner().invoke(demo_command, [*args, "--presets", "--no-normalise"])
+    assert result.exit_code == 0, result.output
+    report = (out / "report.md").read_text()
+    assert "| masks | each on its own |" in report
+    assert "violin (preset violin), cello (preset cello)" in report
+    assert "shaped by its instrument's preset" in report
+    mix, _ = read_audio(out / "scene" / "mix.wav")
+    parts = [read_audio(out / "stems" / f"{n}.wav")[0] for n in ("violin", "cello", "residual")]
+    assert np.abs(sum(parts) - mix).max() < 1e-4
+    assert np.abs(parts[2]).max() > 1e-3  # the masks leave part of the mix to the residual
 
 
 def test_demo_report_scores_are_those_of_the_written_stems(demo_run: tuple[Path, str]) -> None:

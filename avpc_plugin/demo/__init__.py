@@ -5,9 +5,11 @@ Steps (each one reuses the package's own path; nothing here separates or scores 
 1. :func:`~avpc_plugin.data.scene.synth_scene` renders a clip of performers side by side in one
    frame (44.1 kHz stereo by default) into ``OUT/scene/``, with each performer's true solo;
 2. the :class:`~avpc_plugin.separate.Separator` separates the mix into one stem per performer,
-   queried by the scene video cropped to that performer's box and the instrument's preset, plus
-   ``residual``; stems go to ``OUT/stems/<name>.wav`` (32-bit float, so nothing clips and
-   ``stems + residual`` is the mix to float precision);
+   queried by the scene video cropped to that performer's box, plus ``residual``; the masks are
+   normalised across the performers by default (they name every instrument that plays), and
+   ``--presets`` shapes each stem with its instrument's preset; stems go to
+   ``OUT/stems/<name>.wav`` (32-bit float, so nothing clips and ``stems + residual`` is the mix
+   to float precision);
 3. ``OUT/spectrograms.png``: each performer's true solo next to its separated stem, then the mix
    next to the residual, on one log-frequency axis and one dB colour scale;
 4. ``OUT/report.md``: the model, the settings, the timings, BSS Eval against the true solos (as

@@ -42,6 +42,19 @@ from avpc_plugin.separate.progress import progress_bar
     help="2-4 comma-separated instrument classes, left to right.",
 )
 @click.option("--device", default=None, help="cpu, cuda, cuda:N (default: CUDA when present).")
+@click.option(
+    "--normalise/--no-normalise",
+    default=True,
+    show_default=True,
+    help="Share every time-frequency bin among the performers' stems (they name every "
+    "instrument that plays), as `avpc separate --normalise`.",
+)
+@click.option(
+    "--presets",
+    is_flag=True,
+    help="Shape each stem with its instrument's preset (for listening; scores a little lower) "
+    "instead of the model's plain soft mask.",
+)
 @click.option("--overwrite", is_flag=True, help="Reuse an existing output folder.")
 def demo_command(
     out: Path,
@@ -50,6 +63,8 @@ def demo_command(
     seed: int,
     instruments: str,
     device: str | None,
+    normalise: bool,
+    presets: bool,
     overwrite: bool,
 ) -> None:
     """Separate a synthetic concert clip with a trained model and report how well it did.
@@ -69,6 +84,8 @@ def demo_command(
             seed=seed,
             instruments=names,
             device=device,
+            normalise=normalise,
+            presets=presets,
             overwrite=overwrite,
             echo=click.echo,
             progress=progress_bar,

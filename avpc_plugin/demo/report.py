@@ -30,8 +30,7 @@ def format_report(result: DemoResult, seed: int) -> str:
         f"side by side in one frame, left to right: {layout}; {scene.sample_rate} Hz, "
         f"{'stereo' if scene.channels == 2 else f'{scene.channels} channel(s)'}, seed {seed}. "
         "Each performer was separated from the mix with the scene video cropped to its box as "
-        "the visual query and its instrument's preset (residual rule `processed`), plus a "
-        "`residual` stem.",
+        f"the visual query; {_masks_words(result)}; plus a `residual` stem.",
         "",
         "## Run",
         "",
@@ -44,6 +43,7 @@ def format_report(result: DemoResult, seed: int) -> str:
         f"| device | {result.device} |",
         f"| stems | {', '.join(f'{q.name} (preset {_preset_name(q)})' for q in result.queries)}"
         f", {RESIDUAL} |",
+        f"| masks | {'normalised across the stems' if result.normalise else 'each on its own'} |",
         f"| scene synthesis | {timings.scene:.1f} s |",
         f"| separation | {timings.separation:.1f} s for {scene.duration:g} s of audio: real-time "
         f"factor {result.real_time_factor:.3f} ({_speed_words(result.real_time_factor)}) |",
@@ -91,6 +91,20 @@ def _speed_words(real_time_factor: float) -> str:
     if real_time_factor <= 1:
         return f"{1 / real_time_factor:.1f}x faster than real time"
     return f"{real_time_factor:.1f}x slower than real time"
+
+
+def _masks_words(result: DemoResult) -> str:
+    """How the stems were shaped, in words (presets or plain masks; normalised or not)."""
+    if any(query.preset is not None for query in result.queries):
+        words = "each stem shaped by its instrument's preset (residual rule `processed`)"
+    else:
+        words = "each stem the model's plain soft mask"
+    if result.normalise:
+        words += (
+            ", the masks normalised to share every time-frequency bin (`--normalise`: the "
+            "stems name every instrument that plays)"
+        )
+    return words
 
 
 def _preset_name(query: StemQuery) -> str:

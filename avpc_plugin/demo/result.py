@@ -54,6 +54,7 @@ class DemoResult:
         checkpoint: the loaded checkpoint (file, sha256, arch, config).
         device: the device the model ran on.
         queries: one per performer, in the scene's left-to-right order.
+        normalise: whether the performers' masks shared every bin (``--normalise``).
         stems: stem name (the queries' and ``"residual"``) -> written wav file.
         scores: ``{"sdr", "sir", "sar", "nsdr", "sdr_mix"}`` -> ``(N,)`` dB per performer.
         sum_error: max absolute sample of ``stems + residual - mix`` (files read back).
@@ -67,6 +68,7 @@ class DemoResult:
     checkpoint: LoadedCheckpoint
     device: str
     queries: list[StemQuery]
+    normalise: bool
     stems: dict[str, Path]
     scores: dict[str, np.ndarray]
     sum_error: float

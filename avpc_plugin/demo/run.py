@@ -123,10 +123,16 @@ def stem_names(instruments: Sequence[str]) -> list[str]:
     return names
 
 
-def scene_queries(scene: SceneRecord) -> list[StemQuery]:
-    """One visual query per performer: the scene video cropped to its box, its preset."""
+def scene_queries(scene: SceneRecord, presets: bool = False) -> list[StemQuery]:
+    """One visual query per performer: the scene video cropped to its box; with ``presets``,
+    the instrument's preset (:func:`demo_preset`), else the model's plain soft mask."""
     return [
-        StemQuery(name=name, video=scene.video, box=box, preset=demo_preset(instrument))
+        StemQuery(
+            name=name,
+            video=scene.video,
+            box=box,
+            preset=demo_preset(instrument) if presets else None,
+        )
         for name, instrument, box in zip(
             stem_names(scene.instruments), scene.instruments, scene.boxes, strict=True
         )
@@ -138,10 +144,12 @@ def separate_scene(
     scene: SceneRecord,
     queries: Sequence[StemQuery],
     stems_dir: Path,
+    normalise: bool = True,
     progress: ProgressCallback | None = None,
 ) -> dict[str, Path]:
     """Separate the scene's mix into ``stems_dir/<stem>.wav`` plus ``residual.wav`` (float wav,
-    written atomically, replacing files of those names).
+    written atomically, replacing files of those names); ``normalise`` shares every bin among
+    the performers' masks (the queries name every instrument that plays).
 
     Returns:
         stem name -> path, in query order, then ``"residual"``.
@@ -152,6 +160,7 @@ def separate_scene(
         outputs,
         stems=queries,
         residual=True,
+        normalise=normalise,
         bit_depth=STEM_BIT_DEPTH,
         overwrite=True,
         progress=progress,
@@ -205,6 +214,8 @@ def run_demo(
     seed: int = 0,
     instruments: Sequence[str] = DEFAULT_INSTRUMENTS,
     device: str | torch.device | None = None,
+    normalise: bool = True,
+    presets: bool = False,
     overwrite: bool = False,
     echo: Callable[[str], None] = print,
     progress: Callable[[str], AbstractContextManager[ProgressCallback]] | None = None,
@@ -218,6 +229,10 @@ def run_demo(
         seed: fixes the clip.
         instruments: 2-4 instrument classes, left to right.
         device: ``None`` (CUDA when present) or a device name.
+        normalise: share every time-frequency bin among the performers' masks (``avpc separate
+            --normalise``: right here, where the stems name every instrument that plays).
+        presets: shape each stem with its instrument's preset (mask knobs and post chain, for
+            listening; they lower the scores a little) instead of the plain soft mask.
         overwrite: allow an existing non-empty ``out`` (the demo's files in it are replaced).
         echo: prints one line per step.
         progress: ``description -> context manager yielding a ProgressCallback`` for the
@@ -249,13 +264,14 @@ def run_demo(
     scene_seconds = time.perf_counter() - began
 
     echo(f"[2/4] separating {len(instruments)} stems + {RESIDUAL} ...")
-    queries = scene_queries(scene)
+    queries = scene_queries(scene, presets)
+    stems_dir = out_dir / STEMS_DIR
     started = time.perf_counter()
     if progress is None:
-        stems = separate_scene(separator, scene, queries, out_dir / STEMS_DIR)
+        stems = separate_scene(separator, scene, queries, stems_dir, normalise)
     else:
         with progress("separating") as update:
-            stems = separate_scene(separator, scene, queries, out_dir / STEMS_DIR, update)
+            stems = separate_scene(separator, scene, queries, stems_dir, normalise, update)
     separation_seconds = time.perf_counter() - started
 
     echo("[3/4] scoring against the true solos and drawing spectrograms ...")
@@ -280,6 +296,7 @@ def run_demo(
         checkpoint=checkpoint,
         device=str(separator.device),
         queries=queries,
+        normalise=normalise,
         stems=stems,
         scores=scores,
         sum_error=error,
