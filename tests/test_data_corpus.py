@@ -299,6 +299,7 @@ def test_synth_with_kin_plays_relatives_of_the_same_performances(tmp_path: Path)
     phrase, not from a list written on one machine.
     """
     import json
+    from collections import Counter
 
     from click.testing import CliRunner
 
@@ -316,6 +317,9 @@ def test_synth_with_kin_plays_relatives_of_the_same_performances(tmp_path: Path)
         lines = (out / "index.jsonl").read_text().splitlines()
         indexes[share] = [json.loads(line) for line in lines]
         outputs[share] = result.output
+        kinds = Counter(record["picture"].split(":")[0] for record in indexes[share])
+        listed = ", ".join(f"{kind} {n}" for kind, n in sorted(kinds.items()))
+        assert f"pictures: {listed}\n" in result.output
     relatives = 0
     for own, kin in zip(indexes["0"], indexes["1"], strict=True):
         instrument = INSTRUMENTS[own["instrument"]]

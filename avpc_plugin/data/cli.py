@@ -127,6 +127,8 @@ def synth(
     click.echo(f"wrote {clips} {split} clips to {out}")
     fonts = Counter(record.soundfont for record in records)
     click.echo("soundfonts: " + ", ".join(f"{name} {n}" for name, n in sorted(fonts.items())))
+    kinds = Counter(record.picture.split(":", 1)[0] for record in records)
+    click.echo("pictures: " + ", ".join(f"{kind} {n}" for kind, n in sorted(kinds.items())))
     if kin_share > 0:
         kin = sum(get_instrument(r.instrument).gm_program != r.program for r in records)
         click.echo(f"played by a relative: {kin} of {clips} clips")

@@ -10,10 +10,13 @@ Layout of a corpus folder (paths in the index are relative to it)::
 Clip ``i`` of a split depends only on ``(seed, i)``: instruments go round the 11 classes in
 order, every other choice (soundfont, picture, melody, room, motion, camera) is drawn from
 ``numpy.random.default_rng([seed, i])``, so a corpus is reproducible file for file and clips can be
-made in any order on any number of worker processes. Whether a clip plays a kin instrument's
-program (``SynthConfig.kin_share``) is drawn from a generator spawned off that one, so the same
-seed with and without kin gives the same performances (melody, soundfont, picture, room, camera)
-played by other instruments.
+made in any order on any number of worker processes, on machines that hold the same soundfonts and
+picture packages (``make corpus-deps``): which of them a split may use is what is installed, and
+a class with one picture source draws no number for it, so a missing package changes the later
+draws too (``avpc data synth`` prints how many clips each soundfont and picture kind made).
+Whether a clip plays a kin instrument's program (``SynthConfig.kin_share``) is drawn from a
+generator spawned off that one, so the same seed with and without kin gives the same performances
+(melody, soundfont, picture, room, camera) played by other instruments.
 """
 
 from __future__ import annotations
@@ -279,7 +282,8 @@ def synthesize_corpus(
         out: corpus folder (created). An existing index is replaced.
         split: ``"train"`` or ``"val"`` (which soundfonts and pictures may be used).
         clips: number of clips (>= 1).
-        seed: corpus seed; the same seed gives identical files.
+        seed: corpus seed; the same seed gives identical files (with the same soundfonts and
+            picture packages installed).
         config: clip format (default :class:`SynthConfig`).
         workers: processes to spread the clips over (1 = in this process).
         start: index of the first clip, to extend a corpus without repeating clips.
