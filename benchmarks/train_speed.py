@@ -6,6 +6,7 @@ on the CPU and, when present, on CUDA (bf16 autocast, channels_last, as the trai
 
     python benchmarks/train_speed.py                 # small CPU config and the paper models
     python benchmarks/train_speed.py --steps 5 --repeats 5 --only small
+    python benchmarks/train_speed.py --device cuda   # the GPU rows alone (no CPU warm-up)
 """
 
 from __future__ import annotations
@@ -81,8 +82,18 @@ def main() -> None:
     parser.add_argument("--cpu-batch", type=int, default=8)
     parser.add_argument("--gpu-batch", type=int, default=64)
     parser.add_argument("--only", choices=sorted(MODELS), action="append")
+    parser.add_argument(
+        "--device",
+        choices=["cpu", "cuda", "all"],
+        default="all",
+        help="'all' (default) = CPU, plus CUDA when present",
+    )
     args = parser.parse_args()
-    devices = [torch.device("cpu")] + ([torch.device("cuda")] if torch.cuda.is_available() else [])
+    if args.device == "cuda" and not torch.cuda.is_available():
+        parser.error("--device cuda: no CUDA device is available to torch")
+    devices = [torch.device("cpu")] if args.device != "cuda" else []
+    if args.device in ("cuda", "all") and torch.cuda.is_available():
+        devices.append(torch.device("cuda"))
     print(f"torch {torch.__version__}, CPU threads {torch.get_num_threads()}")
     for device in devices:
         batch = args.gpu_batch if device.type == "cuda" else args.cpu_batch
