@@ -110,6 +110,16 @@ def test_batch_goes_on_after_bad_inputs(setup: dict[str, Path], tmp_path: Path) 
     assert leftovers == []  # no partial files
 
 
+def test_audio_without_footage_is_refused_by_name(setup: dict[str, Path], tmp_path: Path) -> None:
+    result = run(
+        setup["wav"], setup["with_audio"], "--stem", "a", "-o", tmp_path, "--model", setup["model"]
+    )
+    assert result.exit_code != 0 and "1 of 2 input(s) failed" in result.output
+    refused = [line for line in result.output.splitlines() if "FAILED" in line]
+    assert len(refused) == 1 and "mix.wav" in refused[0] and "--video" in refused[0]
+    assert not (tmp_path / "mix").exists() and (tmp_path / "concert" / "a.wav").is_file()
+
+
 def test_existing_output_needs_overwrite(setup: dict[str, Path], tmp_path: Path) -> None:
     target = tmp_path / "mix" / "a.wav"
     target.parent.mkdir()

@@ -244,7 +244,12 @@ def _separate_one(
         if target.exists() and not overwrite:
             return _Outcome(path, False, f"{target}: already exists (pass --overwrite)")
     if any(q.video is None for q in queries) and not is_video_container(path):
-        return _Outcome(path, False, f"{path}: an audio file needs --video for the visual queries")
+        return _Outcome(
+            path,
+            False,
+            f"{path}: not a video ({', '.join(VIDEO_CONTAINER_EXTENSIONS)}), so its stems need "
+            "--video for the visual queries",
+        )
     claimed.update(dict.fromkeys(targets.values(), path))
 
     try:
