@@ -208,13 +208,16 @@ class PCNet(nn.Module):
         """
         cycles = self._check_inputs(log_mag, visual_map, cycles)
         sources_per_mix = visual_map.shape[0] // log_mag.shape[0]
-        error_rates = [F.relu(rate) for rate in self.correction_rates]
-        feedback_rates = [F.relu(rate) for rate in self.prediction_rates]
         finest = self.num_levels - 1
 
         # initial pass, fine -> coarse: predictions of every level from the mixture alone
         # channels-last all through: on CPU about 10x faster pooling and faster convs
         encoded = self.spec_encoder(to_channels_last(self.input_norm(log_mag)))
+        # the rates in the activations' dtype (bf16 or float16 under autocast, where the convs
+        # run in it): float32 rates would promote the states to float32, which torch.lerp
+        # refuses to blend with a low-precision prediction
+        error_rates = [F.relu(rate).to(encoded.dtype) for rate in self.correction_rates]
+        feedback_rates = [F.relu(rate).to(encoded.dtype) for rate in self.prediction_rates]
         fine_to_coarse = [leaky_relu_(self.encoder_norms[finest](encoded))]
         for level in range(finest, 0, -1):
             coarser = self.predictors[level](fine_to_coarse[-1])
