@@ -94,9 +94,10 @@ def test_an_rcop_step_under_autocast_is_finite() -> None:
     out.loss.backward()
 
 
-def test_the_separator_under_float16_autocast_matches_float32(tmp_path: Path) -> None:
+@pytest.mark.parametrize("arch", ["avpc", "sop"])
+def test_the_separator_under_float16_autocast_matches_float32(arch: str, tmp_path: Path) -> None:
     torch.manual_seed(0)
-    model = build_net("avpc", sound={"ngf": 4}).eval()
+    model = build_net(arch, **SMALL[arch]).eval()
     video = make_marker_video(tmp_path / "scene.mp4", frames=100)  # 4 s at 25 fps
     rng = np.random.default_rng(0)
     mix = (0.1 * rng.standard_normal((1, 3 * 11025))).astype(np.float32)  # 3 s
