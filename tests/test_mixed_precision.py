@@ -1,14 +1,18 @@
-"""The nets and the training objectives under autocast, as CUDA runs them.
+"""The nets, the training objectives and the Separator in low precision, as CUDA runs them.
 
 On CUDA the trainer runs each forward pass under bf16 autocast (``[hardware] bf16``, on by
-default) and the Separator runs the model under float16 autocast. CI has no GPU, so these tests
-run the same code under the CPU's autocast, which casts convolutions and matrix products to the
-low precision and leaves the elementwise ops to type promotion, as CUDA's does: a mix of float32
-and low-precision tensors that an op refuses (``torch.lerp`` takes one dtype) fails here as there.
+default) and the Separator runs the model under float16 autocast (``amp``, on by default). CI has
+no GPU, so on the CPU these tests wrap the same code in the CPU's autocast, which casts
+convolutions and matrix products to the low precision and leaves elementwise ops to type
+promotion, as CUDA's does: a mix of float32 and low-precision tensors that an op refuses
+(``torch.lerp`` takes one dtype) fails here as there. Where a GPU is present the tests also run
+on it, through the product's own autocast (``pytest tests/test_mixed_precision.py`` is the first
+check of a GPU session).
 """
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -18,6 +22,7 @@ import pytest
 import torch
 from helpers_train import ToneMixtures
 from test_video_decode import make_marker_video
+from torch import Tensor
 
 from avpc_plugin.nets import build_net
 from avpc_plugin.nets.rcop import RCoPHeads
@@ -40,19 +45,29 @@ def one_thread() -> Iterator[None]:
     torch.set_num_threads(threads)
 
 
-def low_precision(dtype: torch.dtype = torch.bfloat16) -> torch.autocast:
-    return torch.autocast("cpu", dtype=dtype)
+DEVICES = [
+    "cpu",
+    pytest.param(
+        "cuda", marks=pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
+    ),
+]
 
 
+def low_precision(device: str, dtype: torch.dtype) -> contextlib.AbstractContextManager[Any]:
+    """The CPU's autocast in ``dtype``; on CUDA nothing: the code under test brings its own."""
+    return torch.autocast("cpu", dtype=dtype) if device == "cpu" else contextlib.nullcontext()
+
+
+@pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize("map_size", [1, 2])
-def test_pcnet_under_autocast_matches_float32(map_size: int) -> None:
+def test_pcnet_under_autocast_matches_float32(map_size: int, device: str) -> None:
     torch.manual_seed(0)
-    net = build_net("pcnet", ngf=4, train_cycles=2, visual_map_size=map_size).eval()
-    log_mag = torch.randn(2, 1, 256, 256)
-    visual = torch.randn(2, 16, map_size, map_size)
+    net = build_net("pcnet", ngf=4, train_cycles=2, visual_map_size=map_size).eval().to(device)
+    log_mag = torch.randn(2, 1, 256, 256, device=device)
+    visual = torch.randn(2, 16, map_size, map_size, device=device)
     with torch.no_grad():
         exact = net(log_mag, visual)
-        with low_precision():
+        with torch.autocast(device, dtype=torch.bfloat16):
             approx = net(log_mag, visual)
     assert approx.shape == exact.shape and torch.isfinite(approx).all()
     # bf16 keeps 8 bits of mantissa: the logits agree to a few percent of their spread
@@ -60,42 +75,50 @@ def test_pcnet_under_autocast_matches_float32(map_size: int) -> None:
     assert error < 0.05, float(error)
 
 
+def tone_batch(device: str) -> tuple[Tensor, Tensor, Tensor]:
+    """Two tone mixtures: mix (2, L), audios (2, 2, L), frames (2, 2, 3, 1, 224, 224)."""
+    items = [ToneMixtures(count=2)[i] for i in range(2)]
+
+    def stacked(key: str) -> Tensor:
+        return torch.stack([item[key] for item in items]).to(device)
+
+    return stacked("mix"), stacked("audios"), stacked("frames")
+
+
+@pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize("arch", ["avpc", "sop"])
-def test_a_training_step_under_autocast_reaches_every_trained_parameter(arch: str) -> None:
+def test_a_training_step_under_autocast_reaches_every_trained_parameter(
+    arch: str, device: str
+) -> None:
     torch.manual_seed(0)
     model = build_net(arch, **SMALL[arch]).train()
-    objective = SeparationObjective(model, LossSection())
+    objective = SeparationObjective(model, LossSection(), bf16=True).to(device)
     objective.to(memory_format=torch.channels_last)  # as the trainer does on CUDA
-    batch = [ToneMixtures(count=2)[i] for i in range(2)]
-    mix = torch.stack([item["mix"] for item in batch])
-    audios = torch.stack([item["audios"] for item in batch])
-    frames = torch.stack([item["frames"] for item in batch])
-    with low_precision():
-        out = objective(mix, audios, frames)
+    with low_precision(device, torch.bfloat16):
+        out = objective(*tone_batch(device))
     assert out.logits.dtype == torch.float32 and torch.isfinite(out.loss)
     out.loss.backward()
     sound = [(n, p) for n, p in model.named_parameters() if n.startswith("sound_net.")]
     assert sound and all(p.grad is not None and torch.isfinite(p.grad).all() for _, p in sound)
 
 
-def test_an_rcop_step_under_autocast_is_finite() -> None:
+@pytest.mark.parametrize("device", DEVICES)
+def test_an_rcop_step_under_autocast_is_finite(device: str) -> None:
     torch.manual_seed(0)
-    model = build_net("avpc", sound={"ngf": 4}).train()
+    model = build_net("avpc", **SMALL["avpc"]).train()
     heads = RCoPHeads(pooled_size=2, proj_dim=4, pred_hidden=2)
-    objective = RCoPObjective(model, heads)
-    batch = [ToneMixtures(count=2)[i] for i in range(2)]
-    with low_precision():
-        out = objective(
-            torch.stack([item["mix"] for item in batch]),
-            torch.stack([item["audios"] for item in batch]),
-            torch.stack([item["frames"] for item in batch]),
-        )
+    objective = RCoPObjective(model, heads, bf16=True).to(device)
+    with low_precision(device, torch.bfloat16):
+        out = objective(*tone_batch(device))
     assert torch.isfinite(out.loss)
     out.loss.backward()
 
 
+@pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize("arch", ["avpc", "sop"])
-def test_the_separator_under_float16_autocast_matches_float32(arch: str, tmp_path: Path) -> None:
+def test_the_separator_under_float16_autocast_matches_float32(
+    arch: str, device: str, tmp_path: Path
+) -> None:
     torch.manual_seed(0)
     model = build_net(arch, **SMALL[arch]).eval()
     video = make_marker_video(tmp_path / "scene.mp4", frames=100)  # 4 s at 25 fps
@@ -105,10 +128,9 @@ def test_the_separator_under_float16_autocast_matches_float32(arch: str, tmp_pat
         StemQuery("left", video, box=(0, 0, 0.5, 1)),
         StemQuery("right", video, box=(0.5, 0, 0.5, 1)),
     ]
-    separator = Separator(model, device="cpu")
-    exact = separator.separate(mix, 11025, stems=stems).stems
-    with low_precision(torch.float16):
-        approx = separator.separate(mix, 11025, stems=stems).stems
+    exact = Separator(model, device=device, amp=False).separate(mix, 11025, stems=stems).stems
+    with low_precision(device, torch.float16):
+        approx = Separator(model, device=device).separate(mix, 11025, stems=stems).stems
     for name in ("left", "right"):
         assert np.isfinite(approx[name]).all()
         assert np.abs(approx[name] - exact[name]).mean() < 0.05 * np.abs(exact[name]).mean()
