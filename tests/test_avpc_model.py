@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 import torch
 from torch import Tensor
@@ -11,14 +9,7 @@ from torch import Tensor
 from avpc_plugin.nets import build_net
 from avpc_plugin.nets.avpc import AVPC
 
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread() -> Iterator[None]:
-    """Small nets: one thread is fastest and immune to a busy machine's other jobs."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def small_model(map_size: int = 2, freeze_trunk: bool = False, cycles: int = 2) -> AVPC:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import zlib
-from collections.abc import Iterator
 
 import pytest
 import torch
@@ -17,14 +16,7 @@ from avpc_plugin.checkpoints.convert import (
 )
 from avpc_plugin.nets.avpc import AVPC
 
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread() -> Iterator[None]:
-    """These nets are tiny: one thread is fastest and immune to a busy machine's other jobs."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def small_model(map_size: int = 2, cycles: int = 2, ngf: int = 4) -> AVPC:

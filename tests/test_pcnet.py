@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 import torch
 from torch import Tensor
@@ -11,14 +9,7 @@ from torch import Tensor
 from avpc_plugin.nets import build_net
 from avpc_plugin.nets.pcnet import PCNet, level_channels
 
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread() -> Iterator[None]:
-    """These nets are tiny: one thread is fastest and immune to a busy machine's other jobs."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def small_net(map_size: int = 2, train_cycles: int = 2, ngf: int = 4, seed: int = 0) -> PCNet:
