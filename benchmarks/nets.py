@@ -159,6 +159,8 @@ def main(
 ) -> None:
     """Parameters, MACs and forward time of PCNet and the U-Net baseline."""
     torch.set_num_threads(threads)
+    if devices == "cuda" and not torch.cuda.is_available():
+        raise click.BadParameter("no CUDA device is available to torch", param_hint="--device")
     targets = [torch.device("cpu")] if devices != "cuda" else []
     if devices in ("cuda", "all") and torch.cuda.is_available():
         targets.append(torch.device("cuda"))
