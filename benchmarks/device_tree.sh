@@ -40,6 +40,7 @@ slim)
     git rm -q --cached models/*.pt
     du -ch $(git ls-files) 2>/dev/null | tail -n 1 | sed 's/total/tracked tree/'
     du -sh .whl | sed 's/\.whl/wheels to carry (.whl)/'
+    echo "models/*.pt are out of the index: run '$0 restore' after the device call, before any commit"
     ;;
 restore)
     git reset -q -- models
