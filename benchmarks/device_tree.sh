@@ -44,18 +44,8 @@ slim)
     ;;
 restore)
     git reset -q -- models
-    if [ -f "$exclude" ]; then
-        "$python" - "$exclude" "$marker" <<'EOF'
-import sys
-from pathlib import Path
-path, marker = Path(sys.argv[1]), sys.argv[2]
-lines = path.read_text().splitlines()
-if marker in lines:
-    at = lines.index(marker)
-    del lines[at : at + 2]
-path.write_text("".join(line + "\n" for line in lines))
-EOF
-    fi
+    # the marker line and the pattern under it
+    [ -f "$exclude" ] && sed -i "/^$marker\$/,+1d" "$exclude"
     git status --short models
     ;;
 *)
