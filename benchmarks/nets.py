@@ -28,6 +28,7 @@ import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
+from avpc_plugin.device import MEASURE_CHOICES, devices_to_measure
 from avpc_plugin.nets import build_net
 from avpc_plugin.nets.sop import SoundOfPixels
 
@@ -135,7 +136,7 @@ def markdown(rows: list[Row]) -> str:
 @click.option(
     "--device",
     "devices",
-    type=click.Choice(["cpu", "cuda", "all"]),
+    type=click.Choice(MEASURE_CHOICES),
     default="all",
     show_default=True,
     help="'all' = CPU, plus CUDA when present.",
@@ -159,11 +160,10 @@ def main(
 ) -> None:
     """Parameters, MACs and forward time of PCNet and the U-Net baseline."""
     torch.set_num_threads(threads)
-    if devices == "cuda" and not torch.cuda.is_available():
-        raise click.BadParameter("no CUDA device is available to torch", param_hint="--device")
-    targets = [torch.device("cpu")] if devices != "cuda" else []
-    if devices in ("cuda", "all") and torch.cuda.is_available():
-        targets.append(torch.device("cuda"))
+    try:
+        targets = devices_to_measure(devices)
+    except ValueError as err:
+        raise click.UsageError(str(err)) from err
     click.echo(
         f"# {platform.processor() or platform.machine()}, {threads} torch threads, "
         f"torch {torch.__version__}"

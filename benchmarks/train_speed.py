@@ -20,6 +20,7 @@ from typing import Any
 import torch
 
 from avpc_plugin.audio.stft import CLIP_SAMPLES
+from avpc_plugin.device import MEASURE_CHOICES, devices_to_measure
 from avpc_plugin.nets import build_net
 from avpc_plugin.train.config import LossSection, load_config
 from avpc_plugin.train.objective import SeparationObjective
@@ -84,16 +85,15 @@ def main() -> None:
     parser.add_argument("--only", choices=sorted(MODELS), action="append")
     parser.add_argument(
         "--device",
-        choices=["cpu", "cuda", "all"],
+        choices=MEASURE_CHOICES,
         default="all",
         help="'all' (default) = CPU, plus CUDA when present",
     )
     args = parser.parse_args()
-    if args.device == "cuda" and not torch.cuda.is_available():
-        parser.error("--device cuda: no CUDA device is available to torch")
-    devices = [torch.device("cpu")] if args.device != "cuda" else []
-    if args.device in ("cuda", "all") and torch.cuda.is_available():
-        devices.append(torch.device("cuda"))
+    try:
+        devices = devices_to_measure(args.device)
+    except ValueError as err:
+        parser.error(str(err))
     print(f"torch {torch.__version__}, CPU threads {torch.get_num_threads()}")
     for device in devices:
         batch = args.gpu_batch if device.type == "cuda" else args.cpu_batch

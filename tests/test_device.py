@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from avpc_plugin.device import resolve_device
+from avpc_plugin.device import devices_to_measure, resolve_device
 
 
 def test_auto_picks_cuda_only_when_available() -> None:
@@ -26,3 +26,17 @@ def test_bad_name_is_named_in_the_error() -> None:
 def test_cuda_without_cuda_is_refused() -> None:
     with pytest.raises(ValueError, match="no CUDA device"):
         resolve_device("cuda")
+
+
+def test_measured_devices_follow_the_choice() -> None:
+    cuda = [torch.device("cuda")] if torch.cuda.is_available() else []
+    assert devices_to_measure("cpu") == [torch.device("cpu")]
+    assert devices_to_measure("all") == [torch.device("cpu"), *cuda]
+    with pytest.raises(ValueError, match="'tpu'"):
+        devices_to_measure("tpu")
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
+def test_measuring_cuda_without_cuda_is_refused() -> None:
+    with pytest.raises(ValueError, match="no CUDA device"):
+        devices_to_measure("cuda")
