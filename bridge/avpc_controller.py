@@ -500,7 +500,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             client.shutdown()
             print("engine shutting down")
         elif args.command == "cancel":
+            # the engine confirms a cancel to the job's submitter only: ask about the job first,
+            # so an unknown or ended one is an error here rather than silence
+            state = client.status(args.job_id)["job"]["state"]
+            if state in ("done", "failed", "cancelled"):
+                raise EngineError("job_finished", f"job {args.job_id} has already ended ({state})")
             client.cancel(args.job_id)
+            print(f"cancel requested for job {args.job_id} ({state})")
         else:
             stems = [parse_stem(spec) for spec in args.stem]
             absolute = {

@@ -92,7 +92,12 @@ def test_atomic_writer_never_leaves_a_partial_file(tmp_path: Path, stereo: np.nd
     with pytest.raises(RuntimeError), AtomicAudioWriter(target, 44100, 2, "24") as writer:
         writer.write(stereo)
         raise RuntimeError("interrupted")
-    assert not target.exists() and list(target.parent.iterdir()) == []
+    assert list(tmp_path.iterdir()) == []  # no partial file, and not the folder it made either
+    kept = tmp_path / "kept"
+    kept.mkdir()
+    with pytest.raises(RuntimeError), AtomicAudioWriter(kept / "a" / "b.wav", 8000, 1) as writer:
+        raise RuntimeError("interrupted")
+    assert kept.is_dir() and list(kept.iterdir()) == []  # a folder it found is left alone
 
 
 def test_existing_file_needs_overwrite(tmp_path: Path, stereo: np.ndarray) -> None:

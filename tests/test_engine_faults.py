@@ -81,3 +81,27 @@ def test_repeated_sigint_while_idle_stops_the_engine_cleanly(tmp_path: Path) -> 
         engine.kill()
     log = (tmp_path / "engine.log").read_text()
     assert log.count("signal SIGINT: shutting down") == 1 and "engine stopped" in log
+
+
+def test_shutdown_over_tcp_still_ends_every_job(tmp_path: Path) -> None:
+    # a TCP client hears its jobs' final messages before the engine hangs up on it
+    model = save_checkpoint(DelayedIdentity(delay=0.2), tmp_path / "models", "slow")
+    media = make_media(tmp_path, 15.0, rate=8000, name="take")
+    engine = EngineProcess(model, tmp_path / "engine.log", "--batch-segments", "1")
+    try:
+        client = engine.client("tcp")
+        running = client.submit(job_for(media, tmp_path / "a"))
+        queued = client.submit(job_for(media, tmp_path / "b"))
+        wait_until_running(client, running)
+        client.connection.send("/avpc/shutdown")
+        ends = {}
+        while len(ends) < 2:
+            message = client.poll(10)
+            assert message is not None, ends
+            if message.address == "/avpc/error":
+                ends[message.job_id] = message.args[0]
+        assert ends == {running: "engine_shutdown", queued: "engine_shutdown"}
+        assert engine.proc.wait(20) == 0
+        assert [p for p in tmp_path.glob("[ab]/**/*") if p.is_file()] == []
+    finally:
+        engine.kill()

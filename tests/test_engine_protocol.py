@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import struct
 from pathlib import Path
@@ -130,7 +131,22 @@ def test_malformed_descriptions(media: dict[str, Path]) -> None:
     refused(job(media, overwrite="yes"), ErrorCode.INVALID_JOB, "job.overwrite")
     refused(job(media, format="mp3"), ErrorCode.INVALID_JOB, "mp3")
     refused(job(media, cycles=0), ErrorCode.INVALID_JOB, "job.cycles")
-    refused(job(media, protocol="2.0"), ErrorCode.VERSION_MISMATCH, "1.0")
+    refused(job(media, cycles=400), ErrorCode.INVALID_JOB, "job.cycles", "1 to 64")
+    refused(job(media, stems=[{"name": "v" * 101}]), ErrorCode.INVALID_JOB, "up to 100")
+    refused(job(media, template="{stem}"), ErrorCode.INVALID_JOB, "job.template", "end in .wav")
+    refused(job(media, format="flac", template="{stem}.wav"), ErrorCode.INVALID_JOB, ".flac")
+    assert parse_job(job(media, format="aiff", template="{stem}.aif")).outputs["violin"].suffix
+    refused(job(media, protocol="2.0"), ErrorCode.VERSION_MISMATCH, "1.1")
+
+
+def test_strings_a_reply_or_a_file_name_cannot_carry_are_refused(media: dict[str, Path]) -> None:
+    # a client that cuts its ref to 200 UTF-16 units may split an emoji; a NUL would end the
+    # string in every OSC reply that echoes it
+    refused(job(media, ref="\ud800x"), ErrorCode.INVALID_JOB, "job.ref", "surrogate")
+    refused(job(media, ref="a\x00b"), ErrorCode.INVALID_JOB, "job.ref", "NUL")
+    refused(job(media, stems=[{"name": "a", "preset": "x\x00"}]), ErrorCode.INVALID_JOB,
+            "job.stems[0].preset", "NUL")  # fmt: skip
+    assert parse_job(job(media, ref="take \U0001f3bb")).ref == "take \U0001f3bb"
 
 
 def test_a_bad_preset_is_refused_before_the_job_is_queued(media: dict[str, Path]) -> None:
@@ -192,6 +208,38 @@ def test_messages_round_trip_with_doubles() -> None:
 TRUNCATED = encode_message("/avpc/submit", ["{}", 9000])[:-4]
 
 
+def test_replies_never_fail_to_encode() -> None:
+    # start_sample past int32 (12.4 h at 48 kHz) goes as int64; bad text is escaped, not raised
+    data = encode_message("/avpc/stem", ["id", "a\x00b", "\ud800", 2**33, -5])
+    [(_, args)] = decode_packet(data)
+    assert args == ["id", "a\\x00b", "\\ud800", 2**33, -5]
+    assert data[data.index(b",") :].startswith(b",ssshi")
+
+
+def bundle(*elements: bytes) -> bytes:
+    return b"#bundle\x00" + b"\x00" * 8 + b"".join(struct.pack(">i", len(e)) + e for e in elements)
+
+
+PING = encode_message("/avpc/ping", [])
+
+
+def test_bundles_are_checked_before_python_osc_walks_them() -> None:
+    nested = bundle(PING, bundle(PING, bundle(PING)))
+    assert [address for address, _ in decode_packet(nested)] == ["/avpc/ping"] * 3
+    negative = b"#bundle\x00" + b"\x00" * 8 + struct.pack(">i", -4) + b"/avp"  # hung python-osc
+    for data, word in [
+        (negative, "claims -4 bytes"),
+        (bundle(PING)[:-4], "within the"),
+        (bundle(PING) + b"\x00\x00", "cut off"),
+        (bundle(b"junk"), "neither"),
+        (bundle(b""), "claims 0 bytes"),
+        (functools.reduce(lambda inner, _: bundle(inner), range(20), PING), "nested deeper"),
+    ]:
+        with pytest.raises(ProtocolError, match=word) as caught:
+            decode_packet(data)
+        assert caught.value.code == ErrorCode.BAD_PACKET
+
+
 @pytest.mark.parametrize("data", [b"", b"garbage!", TRUNCATED, b"#bundle\x00\x01"])
 def test_garbage_is_a_bad_packet(data: bytes) -> None:
     with pytest.raises(ProtocolError) as caught:
@@ -209,6 +257,14 @@ def test_deframer_reads_slip_and_length_prefixed_streams_in_any_pieces() -> None
         got = [p for i in range(0, len(framed), 7) for p in deframer.feed(framed[i : i + 7])]
         assert got == packets
         assert deframer.frame(packets[0]) == framed[: len(deframer.frame(packets[0]))]
+
+
+def test_deframer_goes_on_after_a_malformed_slip_frame() -> None:
+    deframer = StreamDeframer()
+    stream = slip.END + b"/avpc\xdb\x01ping" + slip.END + slip.encode(PING)
+    with pytest.raises(ProtocolError, match="malformed SLIP"):
+        list(deframer.feed(stream))
+    assert list(deframer.feed(b"")) == [PING]  # what followed the bad frame is still there
 
 
 def test_deframer_refuses_oversized_packets() -> None:

@@ -36,6 +36,7 @@ from pythonosc import slip
 
 from avpc_plugin.audio.io import read_audio
 from avpc_plugin.checkpoints import save_checkpoint
+from avpc_plugin.engine.protocol import PROTOCOL_VERSION
 from avpc_plugin.engine.transport import encode_message
 
 TERMINAL = ("/avpc/done", "/avpc/error", "/avpc/cancelled")
@@ -83,7 +84,7 @@ def test_ping_pong_over_udp_tcp_and_to_a_reply_port(setup: Any) -> None:
         sock.sendall(struct.pack("!I", len(ping)) + ping)
         reply = sock.recv(4096)
         (length,) = struct.unpack("!I", reply[:4])
-        assert reply[4 : 4 + length] == encode_message("/avpc/pong", ["1.0"])
+        assert reply[4 : 4 + length] == encode_message("/avpc/pong", [PROTOCOL_VERSION])
     listener = Connection("127.0.0.1", engine.port)
     sender = Connection("127.0.0.1", engine.port)
     sender.send("/avpc/ping", listener.local_port)
@@ -97,7 +98,7 @@ def test_ping_pong_over_udp_tcp_and_to_a_reply_port(setup: Any) -> None:
 def test_hello_models_and_presets(setup: Any) -> None:
     client = setup["engine"].client()
     hello = client.hello()
-    assert hello["protocol"] == "1.0" and hello["device"] == "cpu"
+    assert hello["protocol"] == PROTOCOL_VERSION and hello["device"] == "cpu"
     assert hello["model"].startswith("slow-identity")
     assert client.models()["loaded"] == hello["model"]
     assert "default" in client.presets()
@@ -209,6 +210,61 @@ def test_fuzz_storm_leaves_the_engine_serving(setup: Any) -> None:
     for transport in ("udp", "tcp"):
         assert engine.client(transport).ping() < 1.0
     assert engine.proc.poll() is None
+
+
+def test_packets_that_once_hung_or_looped_the_engine(setup: Any) -> None:
+    engine = setup["engine"]
+    log = engine.log_file
+    # a bundle element of -4 bytes sent python-osc round in circles for good
+    negative = b"#bundle\x00" + b"\x00" * 8 + struct.pack(">i", -4) + b"/avpc"
+    [reply] = udp_exchange(engine.port, negative)
+    assert reply.address == "/avpc/error" and reply.args[0] == "bad_packet"
+    # a reply port that is the engine's own: it would answer its own pong forever
+    [reply] = udp_exchange(engine.port, encode_message("/avpc/ping", [engine.port]))
+    assert reply.args[0] == "bad_arguments" and "own port" in reply.args[1]
+    # replies (another engine's, or its own looped back) are never answered
+    assert udp_exchange(engine.port, encode_message("/avpc/error", ["x", "y", "", ""]), 0.5) == []
+    # a malformed SLIP frame and a good one in one write: both answered at once
+    with socket.create_connection(("127.0.0.1", engine.port), timeout=5) as sock:
+        ping = slip.encode(encode_message("/avpc/ping", []))
+        sock.sendall(slip.END + b"/avpc\xdb\x01ping" + slip.END + ping)
+        replies = tcp_messages(sock)
+        while len(replies) < 2:
+            replies += tcp_messages(sock)
+        assert [m.address for m in replies] == ["/avpc/error", "/avpc/pong"]
+    size = log.stat().st_size
+    time.sleep(0.5)
+    assert log.stat().st_size - size < 2000  # quiet: nothing is talking to itself
+    for transport in ("udp", "tcp"):
+        assert engine.client(transport).ping() < 1.0
+
+
+def test_tcp_connections_are_capped_and_their_slots_come_back(setup: Any) -> None:
+    port = setup["engine"].port
+    held = [socket.create_connection(("127.0.0.1", port), timeout=5) for _ in range(64)]
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as extra:
+            assert extra.recv(10) == b""  # closed on arrival, no thread spent on it
+        held[0].sendall(slip.encode(encode_message("/avpc/ping", [])))
+        assert tcp_messages(held[0])[0].address == "/avpc/pong"  # the held ones are served
+    finally:
+        for sock in held:
+            sock.close()
+    time.sleep(0.5)  # the handlers see their clients go
+    assert setup["engine"].client("tcp").ping() < 1.0
+
+
+def test_an_unwritable_output_folder_fails_as_output_failed(setup: Any) -> None:
+    media, root = setup["media"]["short"], setup["root"] / "unwritable"
+    root.mkdir()
+    (root / "file").write_text("a file, not a folder")
+    client = setup["engine"].client()
+    job_id = client.submit(job_for(media, root / "file" / "sub"))
+    result = client.follow(job_id, silence_timeout=10)
+    assert result.error is not None and result.error.code == "output_failed"
+    assert "cannot write" in result.error.message
+    assert client.ping() < 1.0
+    client.close()
 
 
 def tcp_messages(sock: socket.socket) -> list[Any]:
@@ -347,3 +403,5 @@ def test_controller_command_line(setup: Any) -> None:
     assert (float(seconds), int(sample)) == (0.5, 4000)
     again = subprocess.run(separate, capture_output=True, text=True, timeout=60, env=env)
     assert again.returncode == 1 and "output_exists" in again.stderr
+    cancel = subprocess.run([*script, "cancel", "nope"], capture_output=True, text=True, env=env)
+    assert cancel.returncode == 1 and "unknown_job" in cancel.stderr  # not silence and status 0

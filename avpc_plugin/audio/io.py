@@ -55,6 +55,19 @@ class AudioFileError(Exception):
     """An audio file that cannot be read or written; the message names the file and the reason."""
 
 
+class AudioWriteError(AudioFileError):
+    """An output file or its folder that cannot be written (permissions, disk full, name too
+    long): a fault of the destination, not of the source."""
+
+
+class OutputExistsError(FileExistsError):
+    """An output file exists and overwriting was not asked for; ``path`` is the file."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(f"{path}: already exists (pass overwrite / --overwrite)")
+        self.path = path
+
+
 @dataclass(frozen=True)
 class AudioInfo:
     """What a readable audio source holds.
@@ -421,8 +434,9 @@ class AtomicAudioWriter:
         fmt = self.path.suffix.lower().lstrip(".")
         check_output_format("aiff" if fmt == "aif" else fmt, bit_depth)
         if self.path.exists() and not overwrite:
-            raise FileExistsError(f"{self.path}: already exists (pass overwrite / --overwrite)")
+            raise OutputExistsError(self.path)
         self._overwrite = overwrite
+        self._made_folders = _missing_folders(self.path.parent)
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._temp = self.path.with_name(
@@ -435,10 +449,9 @@ class AtomicAudioWriter:
                 channels,
                 bit_depth=_PEDALBOARD_BIT_DEPTH[bit_depth],
             )
-        except OSError as err:
-            raise AudioFileError(f"{self.path}: cannot write ({err})") from err
         except Exception as err:
-            raise AudioFileError(f"{self.path}: cannot write ({err})") from err
+            self._remove_made_folders()
+            raise AudioWriteError(f"{self.path}: cannot write ({err})") from err
         self.channels = channels
 
     def write(self, block: np.ndarray) -> None:
@@ -451,19 +464,20 @@ class AtomicAudioWriter:
             self._file.write(np.ascontiguousarray(block, dtype=np.float32))
         except Exception as err:
             self.abort()
-            raise AudioFileError(f"{self.path}: cannot write ({err})") from err
+            raise AudioWriteError(f"{self.path}: cannot write ({err})") from err
 
     def commit(self) -> Path:
         """Close the file and move it to its final name; returns that path."""
         try:
             self._file.close()
             if self.path.exists() and not self._overwrite:
-                raise FileExistsError(f"{self.path}: already exists (pass overwrite / --overwrite)")
+                raise OutputExistsError(self.path)
             os.replace(self._temp, self.path)
         except BaseException as err:
             self._temp.unlink(missing_ok=True)
+            self._remove_made_folders()
             if isinstance(err, OSError) and not isinstance(err, FileExistsError):
-                raise AudioFileError(f"{self.path}: cannot write ({err})") from err
+                raise AudioWriteError(f"{self.path}: cannot write ({err})") from err
             raise
         return self.path
 
@@ -473,6 +487,16 @@ class AtomicAudioWriter:
         with contextlib.suppress(Exception):
             self._file.close()
         self._temp.unlink(missing_ok=True)
+        self._remove_made_folders()
+
+    def _remove_made_folders(self) -> None:
+        """Remove the folders this writer created, deepest first, while they are empty (a
+        failed or cancelled job leaves no empty folders behind)."""
+        for folder in self._made_folders:
+            try:
+                folder.rmdir()
+            except OSError:
+                return  # not empty (another stem's file) or already gone
 
     def __enter__(self) -> AtomicAudioWriter:
         return self
@@ -506,3 +530,12 @@ def write_audio(
     with AtomicAudioWriter(path, sample_rate, data.shape[0], bit_depth, overwrite) as writer:
         writer.write(data)
     return writer.path
+
+
+def _missing_folders(folder: Path) -> list[Path]:
+    """``folder`` and its ancestors that do not exist yet, deepest first."""
+    missing: list[Path] = []
+    while not folder.exists() and folder != folder.parent:
+        missing.append(folder)
+        folder = folder.parent
+    return missing

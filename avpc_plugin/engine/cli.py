@@ -10,8 +10,15 @@ from types import FrameType
 
 import click
 
+from avpc_plugin.device import resolve_device
 from avpc_plugin.engine.logsetup import default_log_file, setup_logging
-from avpc_plugin.engine.server import BindError, Engine, EngineConfig, check_bind_host
+from avpc_plugin.engine.server import (
+    BindError,
+    Engine,
+    EngineConfig,
+    check_bind_host,
+    check_port_free,
+)
 from avpc_plugin.separate.separator import Separator
 
 SIGNAL_POLL_S = 0.1
@@ -83,6 +90,14 @@ def engine_command(
         check_bind_host(host, allow_remote)
     except BindError as err:
         raise click.BadParameter(str(err), param_hint="--host") from None
+    try:
+        resolve_device(device)
+    except ValueError as err:
+        raise click.UsageError(str(err)) from None
+    try:
+        check_port_free(host, port, tcp)  # before the model loads: a taken port fails at once
+    except BindError as err:
+        raise click.ClickException(str(err)) from None
     log_path = log_file or default_log_file()
     try:
         log = setup_logging(log_path, logging.DEBUG if verbose else logging.INFO)

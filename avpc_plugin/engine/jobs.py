@@ -19,7 +19,13 @@ from enum import Enum
 from pathlib import Path
 from typing import Any
 
-from avpc_plugin.audio.io import AudioFileError, audio_info, time_range_to_samples
+from avpc_plugin.audio.io import (
+    AudioFileError,
+    AudioWriteError,
+    OutputExistsError,
+    audio_info,
+    time_range_to_samples,
+)
 from avpc_plugin.engine.protocol import Address, ErrorCode, JobSpec, ProtocolError
 from avpc_plugin.engine.transport import Channel, Double
 from avpc_plugin.separate.separator import SeparationCancelled, Separator
@@ -196,20 +202,32 @@ class JobQueue:
                 "counts": dict(counts),
             }
 
-    def stop(self, timeout: float = 10.0) -> None:
-        """Refuse new jobs, fail the waiting ones, cancel the running one and join the threads."""
+    def stop(self, timeout: float = 120.0) -> None:
+        """Refuse new jobs, fail the waiting ones, cancel the running one and join the threads.
+
+        The running job stops at its next model batch (seconds: a job's cycles are capped), removes
+        its partial files and sends its final ``engine_shutdown`` error; ``timeout`` bounds the
+        wait for it.
+        """
         with self._lock:
             self._stopping = True
             while self._waiting:
                 job = self._waiting.popleft()
                 self._fail(job, ErrorCode.ENGINE_SHUTDOWN, "the engine shut down first")
-            if self._running is not None:
-                self._running.cancel_event.set()
+            running = self._running
+            if running is not None:
+                running.cancel_event.set()
+                LOG.info("waiting for job %s to stop", running.id)
             self._lock.notify_all()
         self._stopped.set()
+        deadline = time.monotonic() + timeout
         for thread in self._threads:
             if thread.is_alive():
-                thread.join(timeout)
+                thread.join(max(0.0, deadline - time.monotonic()))
+            if thread.is_alive():
+                LOG.error(
+                    "%s did not stop in %.0f s; partial files may remain", thread.name, timeout
+                )
 
     # ------------------------------------------------------------------------------ internals
 
@@ -287,8 +305,11 @@ class JobQueue:
                 job.reply.send(Address.CANCELLED, job.id)
             LOG.info("job %s cancelled after %.2f s", job.id, time.monotonic() - (job.started or 0))
             return
-        except FileExistsError as err:
-            code, text = ErrorCode.OUTPUT_EXISTS, str(err)
+        except OutputExistsError as err:
+            code = ErrorCode.OUTPUT_EXISTS
+            text = f'{err.path}: already exists (set "overwrite": true to replace it)'
+        except AudioWriteError as err:
+            code, text = ErrorCode.OUTPUT_FAILED, str(err)
         except (AudioFileError, VideoError) as err:
             code, text = ErrorCode.BAD_SOURCE, str(err)
         except ValueError as err:

@@ -25,11 +25,17 @@ from avpc_plugin.audio.io import (
     check_output_format,
     is_video_container,
 )
-from avpc_plugin.separate.output import DEFAULT_TEMPLATE, check_template, output_paths
+from avpc_plugin.presets.schema import MAX_CYCLES
+from avpc_plugin.separate.output import (
+    DEFAULT_TEMPLATE,
+    TemplateEscapeError,
+    check_template,
+    output_paths,
+)
 from avpc_plugin.separate.query import StemQuery
 from avpc_plugin.separate.separator import RESIDUAL
 
-PROTOCOL_VERSION = "1.0"
+PROTOCOL_VERSION = "1.1"
 """``major.minor``: a client speaking another major version is refused."""
 PREFIX = "/avpc"
 MAX_JOB_JSON_BYTES = 64 * 1024
@@ -63,6 +69,23 @@ class Address:
     BYE = f"{PREFIX}/bye"
 
 
+REPLY_ADDRESSES = frozenset(
+    {
+        Address.VERSION,
+        Address.PONG,
+        Address.ACCEPTED,
+        Address.PROGRESS,
+        Address.STEM,
+        Address.DONE,
+        Address.CANCELLED,
+        Address.ERROR,
+        Address.BYE,
+    }
+)
+"""Addresses the engine sends and never answers (the replies of /models, /presets and /status
+share their request's address, so they are requests here)."""
+
+
 class ErrorCode:
     """The ``code`` argument of ``/avpc/error``."""
 
@@ -76,6 +99,7 @@ class ErrorCode:
     BAD_SOURCE = "bad_source"  # source / video missing, not a file, or not readable media
     PATH_ESCAPE = "path_escape"  # an output path would leave the output folder
     OUTPUT_EXISTS = "output_exists"  # an output file exists and overwrite is false
+    OUTPUT_FAILED = "output_failed"  # an output folder or file cannot be written
     QUEUE_FULL = "queue_full"
     UNKNOWN_JOB = "unknown_job"  # cancel / status of an id the engine does not know
     JOB_FINISHED = "job_finished"  # cancel of a job that already ended
@@ -347,6 +371,7 @@ def parse_job(text: str, output_root: Path | None = None) -> JobSpec:
         raise ProtocolError(
             ErrorCode.BAD_JSON, f"job: expected a JSON object, got {type(job).__name__}"
         )
+    _check_text(job, "")
     unknown = sorted(set(job) - set(JOB_KEYS))
     if unknown:
         raise _invalid(unknown[0], f"unknown key (known keys: {', '.join(JOB_KEYS)})")
@@ -378,8 +403,8 @@ def parse_job(text: str, output_root: Path | None = None) -> JobSpec:
     stems = _parse_stems(job.get("stems"), default_video, source)
     residual, normalise = _flag(job, "residual"), _flag(job, "normalise")
     cycles = _get_type(job, "cycles", int, "a whole number of PCNet cycles >= 1")
-    if cycles is not None and cycles < 1:
-        raise _invalid("cycles", f"expected >= 1, got {cycles}")
+    if cycles is not None and not 1 <= cycles <= MAX_CYCLES:
+        raise _invalid("cycles", f"expected 1 to {MAX_CYCLES}, got {cycles}")
 
     out_value = job.get("out_dir")
     if not isinstance(out_value, str) or not out_value:
@@ -405,8 +430,10 @@ def parse_job(text: str, output_root: Path | None = None) -> JobSpec:
     names = [stem.name for stem in stems] + ([RESIDUAL] if residual else [])
     try:
         relative = output_paths(out_dir, template, source.stem, names, fmt)
-    except ValueError as err:
+    except TemplateEscapeError as err:
         raise ProtocolError(ErrorCode.PATH_ESCAPE, f"job.template: {err}") from None
+    except ValueError as err:
+        raise _invalid("template", str(err)) from None
     outputs = {
         name: resolve_inside(out_dir, path, f"job.template {template!r} for stem {name!r}")
         for name, path in relative.items()
@@ -432,6 +459,27 @@ def parse_job(text: str, output_root: Path | None = None) -> JobSpec:
             f'job: {existing[0]} already exists (set "overwrite": true to replace it)',
         )
     return spec
+
+
+def _check_text(value: Any, key: str) -> None:
+    """Refuse strings an OSC reply or a file name cannot carry: a NUL (it ends an OSC string) or
+    a lone UTF-16 surrogate (half of an emoji cut off; UTF-8 cannot encode it)."""
+    if isinstance(value, str):
+        if "\x00" in value:
+            raise _invalid(key or "job", "holds a NUL character")
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise _invalid(
+                key or "job", "holds a lone UTF-16 surrogate (a character cut in half)"
+            ) from None
+    elif isinstance(value, dict):
+        for name, item in value.items():
+            _check_text(name, key or "job")
+            _check_text(item, f"{key}.{name}" if key else name)
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            _check_text(item, f"{key}[{index}]")
 
 
 def _parse_stems(value: Any, default_video: Path | None, source: Path) -> list[StemQuery]:

@@ -23,6 +23,7 @@ from avpc_plugin import __version__
 from avpc_plugin.engine.jobs import JobQueue
 from avpc_plugin.engine.protocol import (
     PROTOCOL_VERSION,
+    REPLY_ADDRESSES,
     Address,
     ErrorCode,
     ProtocolError,
@@ -41,6 +42,10 @@ from avpc_plugin.engine.transport import (
 from avpc_plugin.separate.separator import Separator
 
 LOG = logging.getLogger("avpc.engine")
+
+
+MAX_TCP_CONNECTIONS = 64
+"""TCP connections served at once (a thread each); more are closed on arrival."""
 
 
 class BindError(ValueError):
@@ -64,6 +69,24 @@ def check_bind_host(host: str, allow_remote: bool) -> None:
             f"--host {host!r} ({', '.join(remote)}) is reachable from other machines; the engine "
             "reads and writes files for whoever can reach it, so pass --allow-remote to mean it"
         )
+
+
+def check_port_free(host: str, port: int, tcp: bool) -> None:
+    """Bind ``port`` for a moment (UDP, and TCP when asked) to see that the engine will get it.
+
+    Raises:
+        BindError: the port is taken or the address can't be bound.
+    """
+    kinds = [socket.SOCK_DGRAM] + ([socket.SOCK_STREAM] if tcp else [])
+    for kind in kinds:
+        family = socket.getaddrinfo(host, None, type=kind)[0][0]
+        with socket.socket(family, kind) as probe:
+            if kind == socket.SOCK_STREAM:
+                probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the server
+            try:
+                probe.bind((host, port))
+            except OSError as err:
+                raise BindError(f"cannot listen on {host}:{port}: {err.strerror or err}") from None
 
 
 def list_preset_names() -> list[str]:
@@ -109,6 +132,9 @@ class _UdpHandler(socketserver.BaseRequestHandler):
         data, sock = self.request
         server: _UdpServer = self.server  # type: ignore[assignment]
         peer = (self.client_address[0], self.client_address[1])
+        if server.engine.is_own_address(*peer):
+            LOG.debug("dropped a packet from the engine's own socket")  # never talk to itself
+            return
         server.engine.handle_packet(data, UdpChannel(sock, peer), peer[0])
 
 
@@ -119,7 +145,31 @@ class _TcpServer(socketserver.ThreadingTCPServer):
     def __init__(self, address: tuple[str, int], engine: Engine) -> None:
         self.address_family = socket.getaddrinfo(address[0], None, type=socket.SOCK_STREAM)[0][0]
         self.engine = engine
+        self.connections = threading.BoundedSemaphore(MAX_TCP_CONNECTIONS)
         super().__init__(address, _TcpHandler)
+
+    def verify_request(self, request: Any, client_address: Any) -> bool:
+        """Take one of the :data:`MAX_TCP_CONNECTIONS` slots (each connection is a thread), or
+        refuse the connection: it is closed at once."""
+        if self.connections.acquire(blocking=False):
+            return True
+        LOG.warning(
+            "tcp:%s:%s refused: %d connections open", *client_address[:2], MAX_TCP_CONNECTIONS
+        )
+        return False
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        try:
+            super().process_request(request, client_address)
+        except BaseException:
+            self.connections.release()  # no thread started: the slot is free again
+            raise
+
+    def process_request_thread(self, request: Any, client_address: Any) -> None:
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self.connections.release()
 
 
 class _TcpHandler(socketserver.BaseRequestHandler):
@@ -133,26 +183,35 @@ class _TcpHandler(socketserver.BaseRequestHandler):
         channel = TcpChannel(sock, peer, deframer)
         LOG.debug("%s connected", channel.describe())
         try:
-            while not engine.stopping.is_set():
+            # Serve until the engine hangs up, which is after the jobs' final messages are sent.
+            while not engine.hangup.is_set():
                 try:
                     data = sock.recv(65536)
                 except TimeoutError:
                     continue
                 except OSError:
                     break
-                if not data:
+                if not data or not self._serve(engine, deframer, channel, data):
                     break
-                try:
-                    for packet in deframer.feed(data):
-                        engine.handle_packet(packet, channel, peer[0])
-                except ProtocolError as err:
-                    engine.reply_error(channel, err.code, err.message)
-                    if err.code == ErrorCode.TOO_LARGE:
-                        LOG.warning("%s: %s; closing", channel.describe(), err.message)
-                        break
         finally:
             channel.close()
             LOG.debug("%s disconnected", channel.describe())
+
+    def _serve(
+        self, engine: Engine, deframer: StreamDeframer, channel: TcpChannel, data: bytes
+    ) -> bool:
+        """Answer every packet ``data`` completes; False when the connection must close."""
+        while True:
+            try:
+                for packet in deframer.feed(data):
+                    engine.handle_packet(packet, channel, channel.peer[0])
+                return True
+            except ProtocolError as err:
+                engine.reply_error(channel, err.code, err.message)
+                if err.code == ErrorCode.TOO_LARGE:
+                    LOG.warning("%s: %s; closing", channel.describe(), err.message)
+                    return False
+                data = b""  # a malformed frame was dropped: go on with what follows it
 
 
 class Engine:
@@ -171,6 +230,8 @@ class Engine:
         self.config = config
         self.queue = JobQueue(separator, config.max_queued, config.progress_interval)
         self.stopping = threading.Event()
+        self.hangup = threading.Event()
+        """Set once every job has sent its final message: TCP connections then close."""
         self.started_at = time.monotonic()
         self._udp: _UdpServer | None = None
         self._tcp: _TcpServer | None = None
@@ -249,11 +310,22 @@ class Engine:
             if server is not None and self._threads:
                 server.shutdown()
         self.queue.stop()
+        self.hangup.set()
         for server in (self._udp, self._tcp):
             if server is not None:
                 server.server_close()
         self._udp = self._tcp = None
         LOG.info("engine stopped")
+
+    def is_own_address(self, host: str, port: int) -> bool:
+        """Whether ``(host, port)`` is the engine's own socket (a reply there would loop)."""
+        if self._udp is None or port != self.port:
+            return False
+        try:
+            loopback = ipaddress.ip_address(host.split("%")[0]).is_loopback
+        except ValueError:
+            loopback = False
+        return loopback or host == self._udp.server_address[0]
 
     # ------------------------------------------------------------------------------ dispatch
 
@@ -271,6 +343,11 @@ class Engine:
     def _handle_message(
         self, address: str, args: list[Any], channel: Channel, sender_host: str
     ) -> None:
+        if address in REPLY_ADDRESSES:
+            # Another engine's reply (or this one's, looped back): answering it could start an
+            # endless exchange of errors, so it is only logged.
+            LOG.warning("%s sent %s, a reply address; ignored", channel.describe(), address)
+            return
         reply = channel
         job_id = ""
         try:
@@ -279,6 +356,12 @@ class Engine:
             if request.reply_port is not None:
                 if self._udp is None:
                     raise ProtocolError(ErrorCode.INTERNAL, "no UDP socket to reply from")
+                if self.is_own_address(sender_host, request.reply_port):
+                    raise ProtocolError(
+                        ErrorCode.BAD_ARGUMENTS,
+                        f"{address}: reply_port {request.reply_port} is the engine's own port; "
+                        "give the port your client listens on",
+                    )
                 reply = UdpChannel(self._udp.socket, (sender_host, request.reply_port))
             LOG.debug("%s %s", channel.describe(), address)
             self._handlers[address](request, reply)

@@ -27,7 +27,11 @@ MAX_PACKET_BYTES = 4 * 1024 * 1024
 """A TCP packet longer than this is refused and the connection closed."""
 MAX_DATAGRAM_BYTES = 65507
 """Largest UDP payload (IPv4)."""
+MAX_BUNDLE_DEPTH = 16
+"""Bundles nested deeper than this are refused as ``bad_packet``."""
 SLIP_END = 0xC0
+BUNDLE_HEADER = b"#bundle\x00"
+INT32_MAX = 2**31 - 1
 
 
 class Double(float):
@@ -35,7 +39,8 @@ class Double(float):
 
 
 def encode_message(address: str, args: Sequence[Any]) -> bytes:
-    """One OSC message: str -> ``s``, int -> ``i``, :class:`Double` -> ``d``, float -> ``f``."""
+    """One OSC message: str -> ``s``, int -> ``i`` (``h`` outside int32), :class:`Double` ->
+    ``d``, float -> ``f``. Never fails on a string: see :func:`osc_text`."""
     builder = OscMessageBuilder(address=address)
     for value in args:
         if isinstance(value, Double):
@@ -43,20 +48,80 @@ def encode_message(address: str, args: Sequence[Any]) -> bytes:
         elif isinstance(value, bool):
             builder.add_arg(value)
         elif isinstance(value, int):
-            builder.add_arg(value, OscMessageBuilder.ARG_TYPE_INT)
+            wide = not -INT32_MAX - 1 <= value <= INT32_MAX
+            builder.add_arg(
+                value, OscMessageBuilder.ARG_TYPE_INT64 if wide else OscMessageBuilder.ARG_TYPE_INT
+            )
         elif isinstance(value, float):
             builder.add_arg(value, OscMessageBuilder.ARG_TYPE_FLOAT)
         else:
-            builder.add_arg(str(value), OscMessageBuilder.ARG_TYPE_STRING)
+            builder.add_arg(osc_text(str(value)), OscMessageBuilder.ARG_TYPE_STRING)
     return builder.build().dgram
+
+
+def osc_text(text: str) -> str:
+    """``text`` made safe for an OSC string: a NUL (which would end the string early) becomes
+    ``\\x00`` and a lone UTF-16 surrogate (which UTF-8 cannot encode) ``\\udXXX``."""
+    if "\x00" in text:
+        text = text.replace("\x00", "\\x00")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        text = text.encode("utf-8", "backslashreplace").decode("utf-8")
+    return text
+
+
+def check_bundle(data: bytes | memoryview, depth: int = 0) -> None:
+    """Check the element sizes of an OSC bundle (and its nested bundles) before python-osc walks
+    them: python-osc loops forever on a negative size and logs a warning per unknown element.
+
+    Raises:
+        ProtocolError: ``bad_packet``: an element size that is not a positive multiple of 4
+            within the packet, an element that is neither a message nor a bundle, or nesting
+            deeper than :data:`MAX_BUNDLE_DEPTH`.
+    """
+    view = memoryview(data)
+    if bytes(view[:8]) != BUNDLE_HEADER:
+        return
+    if depth >= MAX_BUNDLE_DEPTH:
+        raise ProtocolError(
+            ErrorCode.BAD_PACKET, f"bundles nested deeper than {MAX_BUNDLE_DEPTH} levels"
+        )
+    if len(view) < 16:
+        raise ProtocolError(
+            ErrorCode.BAD_PACKET, f"bundle of {len(view)} bytes, shorter than its 16-byte header"
+        )
+    index = 16
+    while index < len(view):
+        if index + 4 > len(view):
+            raise ProtocolError(
+                ErrorCode.BAD_PACKET, f"bundle element size cut off at byte {index}"
+            )
+        (size,) = struct.unpack_from(">i", view, index)
+        if size < 4 or size % 4 or index + 4 + size > len(view):
+            raise ProtocolError(
+                ErrorCode.BAD_PACKET,
+                f"bundle element at byte {index} claims {size} bytes (expected a multiple of 4, "
+                f"at least 4, within the {len(view)}-byte packet)",
+            )
+        element = view[index + 4 : index + 4 + size]
+        if element[0] != ord("/") and bytes(element[:8]) != BUNDLE_HEADER:
+            raise ProtocolError(
+                ErrorCode.BAD_PACKET,
+                f"bundle element at byte {index} is neither an OSC message nor a bundle",
+            )
+        check_bundle(element, depth + 1)
+        index += 4 + size
 
 
 def decode_packet(data: bytes) -> list[tuple[str, list[Any]]]:
     """The messages of one OSC packet (a message, or a bundle flattened), as (address, args).
 
     Raises:
-        ProtocolError: ``bad_packet`` (not OSC, truncated, or an unsupported type tag).
+        ProtocolError: ``bad_packet`` (not OSC, truncated, a malformed bundle, or an unsupported
+            type tag).
     """
+    check_bundle(data)
     try:
         packet = OscPacket(data)
         return [(timed.message.address, list(timed.message.params)) for timed in packet.messages]

@@ -18,6 +18,14 @@ TEMPLATE_FIELDS = ("track", "stem", "ext")
 format's extension."""
 
 
+MAX_NAME_BYTES = 255
+"""Longest file or folder name most file systems take (bytes)."""
+
+
+class TemplateEscapeError(ValueError):
+    """A template that leads outside the output folder (absolute, or with ``..``)."""
+
+
 def check_template(template: str) -> str:
     """Return ``template`` if it uses only known fields and names a file per stem.
 
@@ -50,7 +58,9 @@ def output_paths(
     """Output file of every stem: ``out_dir / template.format(track=..., stem=..., ext=...)``.
 
     Raises:
-        ValueError: a bad template, or one that leaves ``out_dir`` (absolute or ``..``).
+        TemplateEscapeError: a template that leaves ``out_dir`` (absolute or ``..``).
+        ValueError: a bad template, one whose file does not end in ``.ext`` (the extension picks
+            the written format), or a name longer than :data:`MAX_NAME_BYTES`.
     """
     check_template(template)
     root = Path(out_dir)
@@ -58,6 +68,19 @@ def output_paths(
     for stem in stems:
         relative = Path(template.format(track=track, stem=stem, ext=ext))
         if relative.is_absolute() or ".." in relative.parts:
-            raise ValueError(f"--template {template!r}: must stay inside the output folder")
+            raise TemplateEscapeError(
+                f"--template {template!r}: must stay inside the output folder"
+            )
+        if relative.suffix.lower() not in (f".{ext}", ".aif" if ext == "aiff" else f".{ext}"):
+            raise ValueError(
+                f"--template {template!r}: gives {relative.name!r}, which does not end in .{ext} "
+                "(the file's extension picks the format: end the template with .{ext})"
+            )
+        long_part = next((p for p in relative.parts if len(os.fsencode(p)) > MAX_NAME_BYTES), None)
+        if long_part is not None:
+            raise ValueError(
+                f"--template {template!r}: {long_part[:40]!r}... is longer than "
+                f"{MAX_NAME_BYTES} bytes, too long for a file name"
+            )
         paths[stem] = root / relative
     return paths

@@ -21,7 +21,9 @@ if TYPE_CHECKING:
 RESERVED_STEM_NAMES = ("residual",)
 """Names the separator uses for its own outputs."""
 
-_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
+MAX_STEM_NAME = 100
+"""Characters in a stem name at most (it becomes a file name)."""
+_NAME = re.compile(rf"[A-Za-z0-9][A-Za-z0-9_.-]{{0,{MAX_STEM_NAME - 1}}}")
 _SPEC = re.compile(
     r"(?P<name>[^=@+]+)(?:=(?P<preset>[^@+]*))?(?:@(?P<box>[^+]*))?(?:\+(?P<offset>.*))?"
 )
@@ -69,8 +71,8 @@ class StemQuery:
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not _NAME.fullmatch(self.name):
             raise ValueError(
-                f"stem name {self.name!r}: expected letters, digits, '.', '_' or '-', starting "
-                "with a letter or digit"
+                f"stem name {self.name!r}: expected up to {MAX_STEM_NAME} letters, digits, '.', "
+                "'_' or '-', starting with a letter or digit"
             )
         if self.name in RESERVED_STEM_NAMES:
             raise ValueError(f"stem name {self.name!r} is reserved for the separator's own output")

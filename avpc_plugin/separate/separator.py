@@ -45,6 +45,7 @@ from avpc_plugin.audio.io import (
     AudioInfo,
     AudioReader,
     BitDepth,
+    OutputExistsError,
     is_video_container,
     resample_span,
     time_range_to_samples,
@@ -371,7 +372,7 @@ class Separator:
             raise ValueError(f"outputs: no path for stem(s) {', '.join(missing)}")
         for name in names:
             if Path(outputs[name]).exists() and not overwrite:
-                raise FileExistsError(f"{outputs[name]}: already exists (pass --overwrite)")
+                raise OutputExistsError(Path(outputs[name]))
         with (
             self._open_source(audio, sample_rate, start, end) as source,
             contextlib.ExitStack() as stack,
