@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
+import av
 import numpy as np
 import pytest
 
@@ -11,6 +13,7 @@ from avpc_plugin.audio.io import (
     AtomicAudioWriter,
     AudioFileError,
     AudioReader,
+    AudioWarning,
     audio_info,
     read_audio,
     resample,
@@ -123,3 +126,46 @@ def test_bad_formats_and_files(tmp_path: Path, stereo: np.ndarray) -> None:
     blocked.write_text("x")
     with pytest.raises(AudioFileError, match="cannot write"):
         write_audio(blocked / "x.wav", stereo, 44100)
+
+
+def test_a_truncated_wav_is_read_as_long_as_it_is_with_a_warning(tmp_path: Path) -> None:
+    whole = write_audio(tmp_path / "whole.wav", np.full((2, 8000), 0.5, np.float32), 8000, "24")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert audio_info(whole).frames == 8000
+    path = tmp_path / "cut.wav"
+    path.write_bytes(whole.read_bytes()[: -6 * 6000 - 3])  # header still says 8000; 1999.5 left
+    with pytest.warns(AudioWarning, match="holds 1999 samples .* promises 8000"):
+        reader = AudioReader(path)
+    with reader:
+        assert reader.info.frames == audio_info(path).frames == 1999
+        assert np.allclose(reader.read(0, 1999), 0.5, atol=1e-3)
+
+
+def test_clipping_an_integer_format_warns(tmp_path: Path) -> None:
+    loud = np.array([[0.5, -2.0, 0.25]], np.float32)
+    with pytest.warns(AudioWarning, match=r"\+6\.0 dBFS and was clipped .* 24-bit"):
+        write_audio(tmp_path / "loud.wav", loud, 8000, "24")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        write_audio(tmp_path / "kept.wav", loud, 8000, "32f")  # float keeps it: no warning
+    assert read_audio(tmp_path / "kept.wav")[0].min() == -2.0
+
+
+def test_m4a_audio_is_read_like_a_containers_track(tmp_path: Path, stereo: np.ndarray) -> None:
+    path = tmp_path / "take.m4a"
+    pcm = np.round(stereo * 32767).astype(np.int16)
+    with av.open(str(path), "w", format="ipod") as container:
+        stream = container.add_stream("alac", rate=44100, layout="stereo")
+        for start in range(0, pcm.shape[1], 4096):
+            chunk = np.ascontiguousarray(pcm[:, start : start + 4096].T.reshape(1, -1))
+            frame = av.AudioFrame.from_ndarray(chunk, format="s16", layout="stereo")
+            frame.sample_rate, frame.pts = 44100, start
+            for packet in stream.encode(frame):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+    info = audio_info(path)
+    assert (info.sample_rate, info.channels, info.frames) == (44100, 2, stereo.shape[1])
+    audio, _ = read_audio(path, start=0.05)
+    assert np.abs(audio - pcm[:, 2205:] / 32768).max() < 1e-6  # lossless, sample-aligned

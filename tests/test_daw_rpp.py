@@ -68,20 +68,24 @@ def test_new_project_tracks_positions_lengths_and_sources(stem_dir: Path, tmp_pa
 
 def test_adding_to_an_existing_project_keeps_a_backup(stem_dir: Path, tmp_path: Path) -> None:
     project_file = tmp_path / "Concert.RPP"
-    write_rpp_project(project_file, [place_stem(stem_dir / "bass.wav")])
+    mix = write_audio(tmp_path / "mix.wav", np.zeros((2, RATE)), RATE)
+    old = write_audio(tmp_path / "old.wav", np.zeros((2, RATE)), RATE)
+    write_rpp_project(project_file, [place_stem(old)])
     before = project_file.read_text()
-    result = CliRunner().invoke(
-        daw_group,
-        ["export", "--format", "rpp", "--stems", str(stem_dir), "--session", str(project_file),
-         "--source", str(stem_dir / "bass.wav"), "--position", "2"],
-    )  # fmt: skip
+    export = ["export", "--format", "rpp", "--stems", str(stem_dir), "--session",
+              str(project_file), "--source", str(mix), "--position", "2"]  # fmt: skip
+    result = CliRunner().invoke(daw_group, export)
     assert result.exit_code == 0, result.output
     assert (tmp_path / "Concert.RPP-bak").read_text() == before
     project = rpp.loads(project_file.read_text())
     names = [t.find("NAME")[1] for t in project.findall("TRACK")]
-    assert names == ["bass", "bass", "bass", "kick 'n' drum"]  # old, source, stems
+    assert names == ["old", "mix", "bass", "kick 'n' drum"]  # old, source, stems
     positions = [float(t.find("ITEM").find("POSITION")[1]) for t in project.findall("TRACK")]
     assert positions == [0.0, 0.0, 2.0, 2.0]
+    after = project_file.read_text()
+    again = CliRunner().invoke(daw_group, export)  # the same export twice: no stacked duplicates
+    assert again.exit_code != 0 and "already has tracks playing" in again.output
+    assert project_file.read_text() == after
 
 
 def test_new_project_never_replaces_a_file_silently(stem_dir: Path, tmp_path: Path) -> None:

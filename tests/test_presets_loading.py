@@ -162,6 +162,16 @@ def test_invalid_presets_name_file_key_and_expectation(
     assert str(path) in str(info.value) or "unknown preset" in message
 
 
+def test_encodings_a_text_editor_may_save(isolated_search_path: dict[str, Path]) -> None:
+    folder = isolated_search_path["env"]
+    (folder / "latin.toml").write_bytes('description = "Geige, für Konzerte"\n'.encode("latin-1"))
+    with pytest.raises(PresetError, match=r"latin\.toml: not UTF-8 text \(byte 0xfc"):
+        load_preset_file(folder / "latin.toml")
+    (folder / "bom.toml").write_bytes(b"\xef\xbb\xbf" + b'inherits = "nosuch"\n')  # Notepad
+    with pytest.raises(PresetError, match=r"bom\.toml: inherits: unknown preset 'nosuch'"):
+        load_preset_file(folder / "bom.toml")
+
+
 def test_cyclic_inheritance_is_named(isolated_search_path: dict[str, Path]) -> None:
     env = isolated_search_path["env"]
     write(env, "a", 'inherits = "b"\n')

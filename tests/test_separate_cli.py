@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -9,6 +13,7 @@ import numpy as np
 import pytest
 import torch
 from click.testing import CliRunner
+from helpers_engine import make_video
 from test_video_decode import make_marker_video
 from torch import Tensor, nn
 
@@ -168,6 +173,11 @@ def test_disk_error_names_the_file(setup: dict[str, Path], tmp_path: Path) -> No
         (["--stem", "a", "--format", "flac", "--bit-depth", "32f"], "32-bit float"),
         (["--stem", "a", "--shard", "3/2"], "--shard"),
         (["--stem", "a", "--template", "{track}.{ext}"], "{stem}"),
+        (["--stem", "a", "--template", "{stem!r}.{ext}"], "no conversion"),
+        (["--stem", "a", "--template", "{stem}"], "does not end in .wav"),
+        (["--stem", "a", "--template", "../{stem}.{ext}"], "inside the output folder"),
+        (["--stem", "Violin", "--stem", "violin"], "differ in case"),
+        (["--stem", "Residual", "--residual"], "reserved"),
     ],
 )
 def test_bad_arguments_are_named(
@@ -221,3 +231,57 @@ def test_a_named_preset_shapes_its_stem(
     assert spectrum[:, above].sum() < 1e-4 * reference[:, above].sum()
     middle = (hz > 200) & (hz < 2000)
     assert spectrum[:, middle].sum() > 0.1 * reference[:, middle].sum()
+
+
+def test_a_shard_with_nothing_to_do_succeeds(setup: dict[str, Path], tmp_path: Path) -> None:
+    # a cluster array with more tasks than inputs: the extra tasks are not failures
+    args = [setup["wav"], "--video", setup["video"], "--stem", "s", "-o", tmp_path]
+    result = run(*args, "--model", setup["model"], "--shard", "2/3")
+    assert result.exit_code == 0 and "nothing to do (1 input(s) in all)" in result.output
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_an_input_named_twice_is_separated_once(setup: dict[str, Path], tmp_path: Path) -> None:
+    wav = setup["wav"]
+    args = [wav, wav.parent / ".." / wav.parent.name / wav.name, "--video", setup["video"]]
+    result = run(*args, "--stem", "s", "-o", tmp_path, "--model", setup["model"])
+    assert result.exit_code == 0, result.output
+    assert result.output.count(" ok ") == 1
+
+
+def test_repaired_input_and_clipped_stems_are_noted(setup: dict[str, Path], tmp_path: Path) -> None:
+    audio, rate = read_audio(setup["wav"])
+    audio[:, 1000:1010] = np.nan
+    audio[0, 30000] = 3.0  # +9.5 dBFS: clipped in 24-bit
+    damaged = write_audio(tmp_path / "damaged.wav", audio, rate, "32f")
+    out = tmp_path / "out"
+    args = [damaged, "--video", setup["video"], "--stem", "s", "--residual", "-o", out]
+    result = run(*args, "--model", setup["model"])
+    assert result.exit_code == 0, result.output
+    assert "note: " in result.output and "non-finite samples" in result.output
+    assert "near 0.023 s" in result.output  # 1000 / 44100
+    assert "+9.5 dBFS and was clipped" in result.output
+    stem, _ = read_audio(out / "damaged" / "s.wav")
+    assert np.isfinite(stem).all()
+    assert np.abs(stem[:, :900] - audio[:, :900]).max() < 1e-3  # the rest is untouched
+
+
+def test_sigterm_unwinds_like_ctrl_c(setup: dict[str, Path], tmp_path: Path) -> None:
+    # a cluster's time limit sends SIGTERM: the run stops with 143 and leaves no partial file
+    rng = np.random.default_rng(2)
+    long = write_audio(tmp_path / "long.wav", 0.1 * rng.standard_normal((1, 44100 * 60)), 44100)
+    video = make_video(tmp_path / "long.mp4", 60.0)
+    out = tmp_path / "out"
+    command = [sys.executable, "-m", "avpc_plugin.cli", "separate", str(long), "--video"]
+    command += [str(video), "--stem", "s", "-o", str(out), "--model", "avpc-synth"]
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 120
+        while not list(out.rglob(".*.partial.wav")) and proc.poll() is None:
+            assert time.monotonic() < deadline, "no partial file appeared"
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(60) == 143
+    finally:
+        proc.kill()
+    assert [p for p in out.rglob("*") if p.is_file()] == []

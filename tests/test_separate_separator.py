@@ -6,16 +6,17 @@ import threading
 from pathlib import Path
 from typing import Any
 
+import av
 import numpy as np
 import pytest
 import torch
 from test_video_decode import WIDTH, index_from_levels, make_marker_video, unnormalise
 from torch import Tensor, nn
 
-from avpc_plugin.audio.io import read_audio, write_audio
+from avpc_plugin.audio.io import AudioWarning, read_audio, write_audio
 from avpc_plugin.audio.stft import CLIP_SAMPLES, MODEL_RATE
 from avpc_plugin.separate import SeparationCancelled, Separator, StemQuery
-from avpc_plugin.video.decode import VideoTooShortError
+from avpc_plugin.video.decode import VideoTooShortError, audio_start_in_video
 
 
 class ConstantMasks(nn.Module):
@@ -92,6 +93,21 @@ def test_stems_and_residual_sum_to_the_mix(video: Path) -> None:
     assert np.abs(result["a"] - audio).max() > 1e-2  # the masks did something
 
 
+def test_non_finite_input_samples_are_silenced_not_spread(video: Path) -> None:
+    audio = noise(48000, 2, 48000 * 3)
+    audio[1, 24000] = np.inf
+    audio[0, 24010:24020] = np.nan
+    separator = Separator(LoudnessMasks(), device="cpu", block_seconds=1.0)
+    stems = [StemQuery("a", video), StemQuery("b", video, box=(0, 0.5, 0.5, 0.5))]
+    with pytest.warns(AudioWarning, match=r"audio: non-finite .* near 0\.500 s"):
+        result = separator.separate(audio, 48000, stems, residual=True)
+    repaired = np.nan_to_num(audio, nan=0.0, posinf=0.0)
+    assert all(np.isfinite(stem).all() for stem in result.stems.values())
+    total = result["a"] + result["b"] + result["residual"]
+    assert np.abs(total - repaired).max() < 1e-6  # the repaired input, sample for sample
+    assert np.isnan(audio[0, 24010])  # the caller's array is left as it was
+
+
 def test_normalised_masks_make_stems_sum_to_the_mix(video: Path) -> None:
     audio = noise(44100, 1, 44100 * 2)
     separator = Separator(ConstantMasks((0.0, 1.5)), device="cpu")
@@ -140,13 +156,40 @@ def test_window_frames_come_from_the_window_times(video: Path, offset: float) ->
     Separator(model, device="cpu", batch_segments=4).separate(
         audio, 44100, [StemQuery("a", video, offset=offset)]
     )
+    assert frame_indices(torch.cat(model.frames)) == expected_window_frames(offset)
+
+
+def expected_window_frames(offset: float) -> list[list[int]]:
+    """Marker frames of the two model windows of 8 s of audio, video time = audio time + offset."""
     centre = CLIP_SAMPLES / 2 / MODEL_RATE
     hop = 128 * 256 / MODEL_RATE
     expected = []
     for window in range(2):
         times = [min(max(centre + window * hop + d, 0.0), 8.0) + offset for d in (-3, 0, 3)]
         expected.append([int(np.floor(t * 10 + 1e-9)) for t in times])
-    assert frame_indices(torch.cat(model.frames)) == expected
+    return expected
+
+
+def test_a_containers_own_sync_places_its_frames(tmp_path: Path) -> None:
+    # a camera file whose audio track starts 1 s after its first frame: audio time t shows the
+    # frame at video time t + 1, with no offset given
+    audio = noise(44100, 1, 44100 * 8)
+    marker = make_marker_video(tmp_path / "marker.mkv", frames=100, audio=audio)
+    shifted = tmp_path / "camera.mkv"
+    with av.open(str(marker)) as source, av.open(str(shifted), "w") as target:
+        streams = {s.index: target.add_stream_from_template(s) for s in source.streams}
+        for packet in source.demux():
+            if packet.dts is None:
+                continue
+            if packet.stream.type == "audio":
+                shift = int(1 / packet.time_base)
+                packet.pts, packet.dts = packet.pts + shift, packet.dts + shift
+            packet.stream = streams[packet.stream.index]
+            target.mux(packet)
+    assert audio_start_in_video(shifted) == pytest.approx(1.0)
+    model = ConstantMasks()
+    Separator(model, device="cpu", batch_segments=4).separate(shifted, stems=[StemQuery("a")])
+    assert frame_indices(torch.cat(model.frames)) == expected_window_frames(offset=1.0)
 
 
 def test_box_selects_the_pixels_of_each_stem(video: Path) -> None:
@@ -206,5 +249,10 @@ def test_bad_arguments(video: Path) -> None:
         separator.separate(audio, 44100, [StemQuery("a")])
     with pytest.raises(ValueError, match="reserved"):
         StemQuery("residual", video)
+    for bad in ("a/b", "a b", "_a", "..", "a" * 101):
+        with pytest.raises(ValueError, match="stem name"):
+            StemQuery(bad, video)
+    assert StemQuery("二胡", video).name == "二胡"
+    assert StemQuery("vio\u0301lin", video).name == "vi\u00f3lin"  # NFC: one file name
     with pytest.raises(TypeError, match="visual_features"):
         Separator(nn.Linear(2, 2))

@@ -28,6 +28,7 @@ import os
 import secrets
 import shutil
 import tempfile
+import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,8 +38,10 @@ from typing import Any, Literal
 import numpy as np
 from scipy.signal import resample_poly
 
-AUDIO_FILE_EXTENSIONS = (".wav", ".flac", ".aiff", ".aif", ".mp3", ".ogg")
-"""Audio files read with pedalboard."""
+AUDIO_FILE_EXTENSIONS = (".wav", ".flac", ".aiff", ".aif", ".mp3", ".ogg", ".m4a")
+"""Audio files: read with pedalboard, except the MP4 audio of ``.m4a`` (AAC, ALAC), which PyAV
+decodes as it does a video container's track."""
+_PYAV_AUDIO_EXTENSIONS = (".m4a",)
 VIDEO_CONTAINER_EXTENSIONS = (".mp4", ".mov", ".mkv", ".m4v", ".webm", ".avi")
 """Video containers whose audio track is decoded with PyAV."""
 WRITE_FORMATS = ("wav", "flac", "aiff")
@@ -53,6 +56,11 @@ _CONTAINER_BLOCK = 1 << 16  # samples per block when copying a container's track
 
 class AudioFileError(Exception):
     """An audio file that cannot be read or written; the message names the file and the reason."""
+
+
+class AudioWarning(UserWarning):
+    """Something about the audio the user should hear of, though the work went on: an input
+    repaired (non-finite samples, data shorter than the header) or an output clipped."""
 
 
 class AudioWriteError(AudioFileError):
@@ -90,6 +98,11 @@ class AudioInfo:
         return self.frames / self.sample_rate
 
 
+def _decoded_with_pyav(path: str | os.PathLike[str]) -> bool:
+    """True for a video container or an ``.m4a``: their audio is decoded with PyAV."""
+    return is_video_container(path) or Path(path).suffix.lower() in _PYAV_AUDIO_EXTENSIONS
+
+
 def is_video_container(path: str | os.PathLike[str]) -> bool:
     """True if ``path`` has a video container extension (its audio track is read with PyAV)."""
     return Path(path).suffix.lower() in VIDEO_CONTAINER_EXTENSIONS
@@ -116,7 +129,7 @@ class AudioReader:
             raise AudioFileError(f"{self.path}: no such file")
         self._temp_dir: Path | None = None
         source = self.path
-        if is_video_container(self.path):
+        if _decoded_with_pyav(self.path):
             self._temp_dir = Path(tempfile.mkdtemp(prefix="avpc-audio-"))
             source = self._temp_dir / "track.wav"
             try:
@@ -125,11 +138,21 @@ class AudioReader:
                 self.close()
                 raise
         self._file = _open_pedalboard(source, display=self.path)
+        frames = int(self._file.frames)
+        held = _wav_frames_held(source)
+        if held is not None and held < frames:  # pedalboard would pad the missing end with zeros
+            warnings.warn(
+                f"{self.path}: the file holds {held} samples ({held / self._file.samplerate:.2f} s)"
+                f" though its header promises {frames}; reading the {held} (a truncated file?)",
+                AudioWarning,
+                stacklevel=2,
+            )
+            frames = held
         self.info = AudioInfo(
             path=self.path,
             sample_rate=round(self._file.samplerate),
             channels=int(self._file.num_channels),
-            frames=int(self._file.frames),
+            frames=frames,
         )
 
     def read(self, start: int, frames: int) -> np.ndarray:
@@ -181,16 +204,16 @@ def audio_info(path: str | os.PathLike[str]) -> AudioInfo:
 
     For a video container this decodes the whole track (PyAV's durations are estimates).
     """
-    if is_video_container(path):
+    if _decoded_with_pyav(path):
         rate, channels, frames = 0, 0, 0
         for block, block_rate in _decode_container_track(Path(path)):
             rate, channels = block_rate, block.shape[0]
             frames += block.shape[1]
         return AudioInfo(Path(path), rate, channels, frames)
     with _open_pedalboard(Path(path), display=Path(path)) as file:
-        return AudioInfo(
-            Path(path), round(file.samplerate), int(file.num_channels), int(file.frames)
-        )
+        held = _wav_frames_held(Path(path))  # a truncated WAV: what it holds (AudioReader warns)
+        frames = int(file.frames) if held is None else min(held, int(file.frames))
+        return AudioInfo(Path(path), round(file.samplerate), int(file.num_channels), frames)
 
 
 def read_audio(
@@ -213,7 +236,7 @@ def read_audio(
     path = Path(path)
     if not path.is_file():
         raise AudioFileError(f"{path}: no such file")
-    if is_video_container(path) and start is None and end is None:
+    if _decoded_with_pyav(path) and start is None and end is None:
         blocks, rate = [], 0
         for block, block_rate in _decode_container_track(path):
             blocks.append(block)
@@ -242,6 +265,32 @@ def time_range_to_samples(
     if stop <= first:
         raise ValueError(f"end: {end} s must be after start ({start or 0} s) in {info.path}")
     return first, stop
+
+
+def _wav_frames_held(path: Path) -> int | None:
+    """Whole sample frames a RIFF WAV file's data chunk really holds (it may be shorter than its
+    header says, after a crash or a cut-off copy); None for other files or an unreadable layout."""
+    if path.suffix.lower() != ".wav":
+        return None
+    size = path.stat().st_size
+    with path.open("rb") as handle:
+        if handle.read(4) != b"RIFF" or handle.read(8)[4:] != b"WAVE":
+            return None
+        block_align = 0
+        while True:
+            header = handle.read(8)
+            if len(header) < 8:
+                return None
+            chunk, length = header[:4], int.from_bytes(header[4:], "little")
+            if chunk == b"fmt " and length >= 14:
+                block_align = int.from_bytes(handle.read(14)[12:14], "little")
+                handle.seek(length - 14 + (length & 1), os.SEEK_CUR)
+            elif chunk == b"data":
+                if block_align == 0:
+                    return None
+                return min(length, size - handle.tell()) // block_align
+            else:
+                handle.seek(length + (length & 1), os.SEEK_CUR)
 
 
 def _open_pedalboard(path: Path, display: Path) -> Any:
@@ -453,6 +502,9 @@ class AtomicAudioWriter:
             self._remove_made_folders()
             raise AudioWriteError(f"{self.path}: cannot write ({err})") from err
         self.channels = channels
+        self._bit_depth = bit_depth
+        self.peak = 0.0
+        """Largest absolute sample written so far (tracked for the integer formats only)."""
 
     def write(self, block: np.ndarray) -> None:
         """Append float samples ``(channels, n)`` (clipped to [-1, 1] by integer formats)."""
@@ -460,6 +512,8 @@ class AtomicAudioWriter:
             raise ValueError(
                 f"block: expected ({self.channels}, samples), got shape {tuple(block.shape)}"
             )
+        if self._bit_depth != "32f" and block.size:
+            self.peak = max(self.peak, float(np.abs(block).max()))
         try:
             self._file.write(np.ascontiguousarray(block, dtype=np.float32))
         except Exception as err:
@@ -473,6 +527,14 @@ class AtomicAudioWriter:
             if self.path.exists() and not self._overwrite:
                 raise OutputExistsError(self.path)
             os.replace(self._temp, self.path)
+            if self.peak > 1.0:
+                warnings.warn(
+                    f"{self.path}: peaks at {20 * math.log10(self.peak):+.1f} dBFS and was clipped "
+                    f"to full scale in {self._bit_depth}-bit; write 32-bit float (--bit-depth 32f) "
+                    "to keep it",
+                    AudioWarning,
+                    stacklevel=2,
+                )
         except BaseException as err:
             self._temp.unlink(missing_ok=True)
             self._remove_made_folders()

@@ -157,7 +157,8 @@ def add_tracks_to_rpp(path: str | os.PathLike[str], placements: Sequence[StemPla
     The previous text is kept as ``<name>.RPP-bak``.
 
     Raises:
-        RppProjectError: the file is missing or is not a REAPER project.
+        RppProjectError: the file is missing or is not a REAPER project, or it already plays one
+            of the stems' files.
         ValueError: no stems, or an unknown audio format.
     """
     target = Path(path)
@@ -173,6 +174,13 @@ def add_tracks_to_rpp(path: str | os.PathLike[str], placements: Sequence[StemPla
     closing = max((i for i, line in enumerate(lines) if line.strip() == ">"), default=0)
     if closing == 0:
         raise RppProjectError(f"{target}: the <REAPER_PROJECT block is never closed")
+    files = {line.strip() for line in lines if line.strip().startswith("FILE ")}
+    present = [p.path for p in placements if f"FILE {rpp_string(str(p.path))}" in files]
+    if present:  # a second export of the same stems would stack duplicate tracks
+        raise RppProjectError(
+            f"{target}: already has tracks playing {', '.join(map(str, present))}; delete them "
+            "in REAPER first, or export into a new project"
+        )
     new_tracks = [line for placement in placements for line in track_block(placement)]
     shutil.copy2(target, target.with_name(target.name + "-bak"))
     _write_atomically(target, "\n".join(lines[:closing] + new_tracks + lines[closing:]) + "\n")

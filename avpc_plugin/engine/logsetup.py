@@ -45,4 +45,12 @@ def setup_logging(log_file: Path | None, level: int = logging.INFO) -> logging.L
         logger.addHandler(handler)
     logger.setLevel(level)
     logger.propagate = False
+    # warnings (an input repaired, a stem clipped) go to the same log, next to their job
+    logging.captureWarnings(True)
+    captured = logging.getLogger("py.warnings")
+    for handler in list(captured.handlers):
+        captured.removeHandler(handler)
+    for handler in handlers:
+        captured.addHandler(handler)
+    captured.propagate = False
     return logger

@@ -160,10 +160,18 @@ def load_preset_file(path: str | os.PathLike[str]) -> Preset:
 def read_preset_toml(path: Path) -> dict[str, Any]:
     """The TOML document in ``path`` with its top-level keys checked."""
     try:
-        with path.open("rb") as handle:
-            raw = tomllib.load(handle)
+        data = path.read_bytes()
     except OSError as err:
         raise PresetError(f"{path}: cannot read it: {err.strerror or err}") from None
+    try:
+        text = data.decode("utf-8-sig")  # a byte-order mark (Windows editors) is fine
+    except UnicodeDecodeError as err:
+        raise PresetError(
+            f"{path}: not UTF-8 text (byte 0x{data[err.start]:02x} at offset {err.start}); "
+            "save it as UTF-8"
+        ) from None
+    try:
+        raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as err:
         raise PresetError(f"{path}: not valid TOML: {err}") from None
     for key in raw:
@@ -194,7 +202,10 @@ def _resolve(
     if parent is None:
         return sections, post if post is not None else ()
     chain = (*chain, (path.stem, path.resolve()))
-    parent_path = find_preset_file(parent, after=path.parent if parent == path.stem else None)
+    try:
+        parent_path = find_preset_file(parent, after=path.parent if parent == path.stem else None)
+    except PresetError as err:
+        raise PresetError(f"{path}: inherits: {err}") from None
     if parent_path is None:  # no default.toml anywhere: the built-in defaults
         return sections, post if post is not None else ()
     if any(parent_path.resolve() == seen for _, seen in chain):

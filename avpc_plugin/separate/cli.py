@@ -8,10 +8,15 @@ no file under a final name.
 
 from __future__ import annotations
 
+import contextlib
+import signal
+import threading
 import time
-from collections.abc import Sequence
-from dataclasses import dataclass
+import warnings
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
+from types import FrameType
 
 import click
 
@@ -20,11 +25,12 @@ from avpc_plugin.audio.io import (
     BIT_DEPTHS,
     VIDEO_CONTAINER_EXTENSIONS,
     WRITE_FORMATS,
+    AudioWarning,
     BitDepth,
     check_output_format,
     is_video_container,
 )
-from avpc_plugin.separate.output import DEFAULT_TEMPLATE, check_template, output_paths
+from avpc_plugin.separate.output import DEFAULT_TEMPLATE, output_paths
 from avpc_plugin.separate.progress import progress_bar
 from avpc_plugin.separate.query import StemQuery, parse_stem_spec
 from avpc_plugin.separate.separator import RESIDUAL, Separator
@@ -37,6 +43,7 @@ class _Outcome:
     message: str
     audio_seconds: float = 0.0
     wall_seconds: float = 0.0
+    notes: list[str] = field(default_factory=list)
 
 
 def parse_shard(spec: str | None) -> tuple[int, int] | None:
@@ -62,7 +69,8 @@ def parse_shard(spec: str | None) -> tuple[int, int] | None:
 
 
 def expand_inputs(inputs: Sequence[Path]) -> list[Path]:
-    """Files to process: each input file, and the audio / video files directly inside each folder.
+    """Files to process: each input file, and the audio / video files directly inside each folder
+    (not its subfolders), each file once.
 
     Missing paths are kept (they are reported as failures, in order).
     """
@@ -75,7 +83,14 @@ def expand_inputs(inputs: Sequence[Path]) -> list[Path]:
             )
         else:
             files.append(path)
-    return files
+    seen: set[Path] = set()  # a file named twice (or with its folder) is separated once
+    unique = []
+    for file in files:
+        key = file.resolve() if file.exists() else file
+        if key not in seen:
+            seen.add(key)
+            unique.append(file)
+    return unique
 
 
 @click.command("separate")
@@ -107,7 +122,12 @@ def expand_inputs(inputs: Sequence[Path]) -> list[Path]:
 )
 @click.option("--format", "fmt", type=click.Choice(WRITE_FORMATS), default="wav", show_default=True)
 @click.option("--bit-depth", type=click.Choice(BIT_DEPTHS), default="24", show_default=True)
-@click.option("--residual", is_flag=True, help="Also write 'residual': the input minus the stems.")
+@click.option(
+    "--residual",
+    is_flag=True,
+    help="Also write 'residual': the input minus the stems (a preset's [residual] subtract "
+    "rule decides: by default its stem as masked, before the post chain).",
+)
 @click.option("--normalise", is_flag=True, help="Scale masks so the stems sum to the input.")
 @click.option(
     "--model",
@@ -149,29 +169,33 @@ def separate_command(
     overwrite: bool,
     batch_segments: int,
 ) -> None:
-    """Separate instrument stems from INPUT files (audio or video) or folders of them."""
+    """Separate instrument stems from INPUT files (audio or video) or folders of them (the
+    files directly inside, not their subfolders)."""
     try:
         check_output_format(fmt, bit_depth)
     except ValueError as err:
         raise click.BadParameter(str(err), param_hint="--bit-depth") from None
     try:
-        check_template(template)
-    except ValueError as err:
-        raise click.BadParameter(str(err), param_hint="--template") from None
-    try:
         queries = [parse_stem_spec(spec, video) for spec in stem_specs]
-        Separator._output_names(queries, residual)  # duplicate names
+        names = Separator._output_names(queries, residual)  # duplicate names
     except ValueError as err:
         raise click.BadParameter(str(err), param_hint="--stem") from None
+    try:
+        output_paths(out_dir, template, "track", names, fmt)  # fields, extension, escapes
+    except ValueError as err:
+        raise click.BadParameter(str(err), param_hint="--template") from None
     shard_spec = parse_shard(shard)
     if video is not None and not video.is_file():
         raise click.BadParameter(f"{video}: no such video file", param_hint="--video")
 
     files = expand_inputs(inputs)
-    if shard_spec is not None:
-        files = files[shard_spec[0] :: shard_spec[1]]
     if not files:
         raise click.ClickException("no input files to process")
+    if shard_spec is not None:
+        total, files = len(files), files[shard_spec[0] :: shard_spec[1]]
+        if not files:  # more shards than inputs: this one has nothing to do, which is fine
+            click.echo(f"shard {shard}: nothing to do ({total} input(s) in all)")
+            return
 
     try:
         separator = Separator.from_pretrained(model, device=device, batch_segments=batch_segments)
@@ -182,28 +206,48 @@ def separate_command(
 
     outcomes: list[_Outcome] = []
     claimed: dict[Path, Path] = {}
-    for path in files:
-        outcomes.append(
-            _separate_one(
-                separator,
-                path,
-                queries,
-                out_dir,
-                template,
-                fmt,
-                bit_depth,
-                residual,
-                normalise,
-                start,
-                end,
-                overwrite,
-                claimed,
+    with _sigterm_unwinds():
+        for path in files:
+            outcomes.append(
+                _separate_one(
+                    separator,
+                    path,
+                    queries,
+                    out_dir,
+                    template,
+                    fmt,
+                    bit_depth,
+                    residual,
+                    normalise,
+                    start,
+                    end,
+                    overwrite,
+                    claimed,
+                )
             )
-        )
     _print_summary(outcomes)
     failed = sum(not outcome.ok for outcome in outcomes)
     if failed:
         raise click.ClickException(f"{failed} of {len(outcomes)} input(s) failed")
+
+
+@contextlib.contextmanager
+def _sigterm_unwinds() -> Iterator[None]:
+    """While inside, SIGTERM (a cluster's time limit, ``kill``) unwinds like Ctrl-C, so the
+    stems being written are removed, and the exit status is 143. Main thread only (elsewhere
+    Python cannot take signals); the previous handler comes back on leaving."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def unwind(number: int, frame: FrameType | None) -> None:
+        raise SystemExit(128 + number)
+
+    previous = signal.signal(signal.SIGTERM, unwind)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _message(err: BaseException) -> str:
@@ -236,11 +280,12 @@ def _separate_one(
         return _Outcome(path, False, str(err))
     for target in targets.values():
         if target in claimed:
-            return _Outcome(
-                path,
-                False,
-                f"{target}: also the output of {claimed[target]} (use {{track}} in --template)",
+            hint = (
+                "they share a name: rename one, or give each its own --out"
+                if "{track}" in template
+                else "use {track} in --template"
             )
+            return _Outcome(path, False, f"{target}: also the output of {claimed[target]} ({hint})")
         if target.exists() and not overwrite:
             return _Outcome(path, False, f"{target}: already exists (pass --overwrite)")
     if any(q.video is None for q in queries) and not is_video_container(path):
@@ -253,7 +298,8 @@ def _separate_one(
     claimed.update(dict.fromkeys(targets.values(), path))
 
     try:
-        with progress_bar(path.name) as progress:
+        with progress_bar(path.name) as progress, warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", AudioWarning)
             written = separator.separate_to_files(
                 path,
                 targets,
@@ -270,6 +316,7 @@ def _separate_one(
         raise
     except Exception as err:
         return _Outcome(path, False, _message(err), wall_seconds=time.perf_counter() - began)
+    notes = _audio_notes(caught)
     from avpc_plugin.audio.io import audio_info
 
     seconds = 0.0
@@ -281,10 +328,24 @@ def _separate_one(
     return _Outcome(
         path,
         True,
-        f"{len(written)} stem(s) in {first.parent}",
+        f"{len(written)} stem(s) in {first.parent}" + (f"; {len(notes)} note(s)" if notes else ""),
         seconds,
         time.perf_counter() - began,
+        notes,
     )
+
+
+def _audio_notes(caught: list[warnings.WarningMessage]) -> list[str]:
+    """The :class:`AudioWarning` texts among ``caught``; other warnings are shown as usual."""
+    notes = []
+    for warning in caught:
+        if issubclass(warning.category, AudioWarning):
+            notes.append(str(warning.message))
+        else:
+            warnings.warn_explicit(
+                warning.message, warning.category, warning.filename, warning.lineno
+            )
+    return notes
 
 
 def _print_summary(outcomes: list[_Outcome]) -> None:
@@ -301,3 +362,6 @@ def _print_summary(outcomes: list[_Outcome]) -> None:
             f"{o.input!s:<{width}}  {'ok' if o.ok else 'FAILED':<6}  {o.audio_seconds:8.1f}  "
             f"{o.wall_seconds:7.1f}  {speed}  {o.message}"
         )
+    for o in outcomes:
+        for note in o.notes:
+            click.echo(f"note: {note}")

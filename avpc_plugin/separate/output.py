@@ -30,13 +30,23 @@ def check_template(template: str) -> str:
     """Return ``template`` if it uses only known fields and names a file per stem.
 
     Raises:
-        ValueError: an unknown or malformed field, or no ``{stem}`` (stems would overwrite each
-            other).
+        ValueError: an unknown or malformed field, a field with a conversion or format spec, or
+            no ``{stem}`` (stems would overwrite each other).
     """
     try:
-        fields = {name for _, name, _, _ in string.Formatter().parse(template) if name is not None}
+        parsed = [
+            (name, spec, conversion)
+            for _, name, spec, conversion in string.Formatter().parse(template)
+            if name is not None
+        ]
     except ValueError as err:
         raise ValueError(f"--template {template!r}: {err}") from None
+    fields = {name for name, _, _ in parsed}
+    if any(spec or conversion for _, spec, conversion in parsed):
+        raise ValueError(
+            f"--template {template!r}: fields take no conversion or format spec ('!r', ':>10'); "
+            "write {track}, {stem} and {ext} plainly"
+        )
     unknown = sorted(fields - set(TEMPLATE_FIELDS))
     if unknown:
         raise ValueError(

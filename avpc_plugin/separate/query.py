@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import re
+import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -23,7 +24,8 @@ RESERVED_STEM_NAMES = ("residual",)
 
 MAX_STEM_NAME = 100
 """Characters in a stem name at most (it becomes a file name)."""
-_NAME = re.compile(rf"[A-Za-z0-9][A-Za-z0-9_.-]{{0,{MAX_STEM_NAME - 1}}}")
+_NAME = re.compile(rf"[^\W_][\w.-]{{0,{MAX_STEM_NAME - 1}}}")
+"""Letters and digits of any script (``violín``, ``二胡``), ``_``, ``.``, ``-``: a file name."""
 _SPEC = re.compile(
     r"(?P<name>[^=@+]+)(?:=(?P<preset>[^@+]*))?(?:@(?P<box>[^+]*))?(?:\+(?P<offset>.*))?"
 )
@@ -52,11 +54,14 @@ class StemQuery:
     """The visual query for one stem.
 
     Attributes:
-        name: the stem's name (output file name), letters, digits, ``.``, ``_``, ``-``.
+        name: the stem's name (output file name): letters and digits of any script, ``.``, ``_``,
+            ``-``, up to 100 characters, in Unicode NFC.
         video: the footage showing the performer; ``None`` means the input file itself (when the
             input is a video container).
         box: normalised crop box ``(x, y, w, h)`` around the performer, or None for the whole frame.
-        offset: seconds added to audio times to get video times (``video_t = audio_t + offset``).
+        offset: seconds added to audio times to get video times (``video_t = audio_t + offset``);
+            for a stem that watches the input's own video it adds to the container's own sync
+            (its audio and video stream start times).
         preset: the stem's preset: a name on the preset search path, a
             :class:`~avpc_plugin.presets.Preset` object, or None (the Separator's own options,
             which by default match the ``default`` preset). Names are validated here.
@@ -69,12 +74,14 @@ class StemQuery:
     preset: str | Preset | None = None
 
     def __post_init__(self) -> None:
+        if isinstance(self.name, str):  # one spelling of accented letters: a name, one file
+            object.__setattr__(self, "name", unicodedata.normalize("NFC", self.name))
         if not isinstance(self.name, str) or not _NAME.fullmatch(self.name):
             raise ValueError(
-                f"stem name {self.name!r}: expected up to {MAX_STEM_NAME} letters, digits, '.', "
-                "'_' or '-', starting with a letter or digit"
+                f"stem name {self.name!r}: expected up to {MAX_STEM_NAME} letters or digits (any "
+                "script), '.', '_' or '-', starting with a letter or digit"
             )
-        if self.name in RESERVED_STEM_NAMES:
+        if self.name.casefold() in RESERVED_STEM_NAMES:
             raise ValueError(f"stem name {self.name!r} is reserved for the separator's own output")
         if self.video is not None:
             object.__setattr__(self, "video", Path(self.video))
@@ -88,7 +95,9 @@ class StemQuery:
         try:
             check_preset(self.preset)
         except ValueError as err:
-            raise type(err)(f"stem {self.name!r}: {err}") from None
+            from avpc_plugin.presets import PresetError
+
+            raise PresetError(f"stem {self.name!r}: {err}") from None
 
 
 def parse_stem_spec(spec: str, video: str | os.PathLike[str] | None = None) -> StemQuery:

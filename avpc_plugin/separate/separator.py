@@ -28,8 +28,10 @@ input is a file and the output goes to files (:meth:`Separator.separate_to_files
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import threading
+import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -44,6 +46,7 @@ from avpc_plugin.audio.io import (
     AtomicAudioWriter,
     AudioInfo,
     AudioReader,
+    AudioWarning,
     BitDepth,
     OutputExistsError,
     is_video_container,
@@ -68,6 +71,7 @@ from avpc_plugin.video.decode import (
     Fit,
     VideoReader,
     VideoTooShortError,
+    audio_start_in_video,
     preprocess_frames,
 )
 
@@ -125,6 +129,7 @@ class _Source:
         self.first = first
         self.length = stop - first
         self.path = path
+        self._nonfinite_warned = False
 
     @property
     def start_seconds(self) -> float:
@@ -139,8 +144,23 @@ class _Source:
         out = np.zeros((self.channels, count), dtype=np.float32)
         lo, hi = max(start, 0), min(start + count, self.length)
         if hi > lo:
-            out[:, lo - start : hi - start] = self._read(self.first + lo, hi - lo)
+            block = self._read(self.first + lo, hi - lo)
+            finite = np.isfinite(block)
+            if not finite.all():  # one NaN would spread over seconds of every stem
+                self._warn_nonfinite(self.first + lo + int(np.argmin(finite.all(axis=0))))
+                block = np.where(finite, block, 0.0)
+            out[:, lo - start : hi - start] = block
         return out
+
+    def _warn_nonfinite(self, sample: int) -> None:
+        if not self._nonfinite_warned:
+            self._nonfinite_warned = True
+            warnings.warn(
+                f"{self.path or 'audio'}: non-finite samples (NaN or inf), the first near "
+                f"{sample / self.sample_rate:.3f} s, are read as silence",
+                AudioWarning,
+                stacklevel=3,
+            )
 
     def read_mono(self, start: int, count: int) -> np.ndarray:
         """Channel mean of :meth:`read`: ``(count,)``."""
@@ -400,9 +420,14 @@ class Separator:
         if not stems:
             raise ValueError("stems: expected at least one StemQuery")
         names = [stem.name for stem in stems]
-        duplicates = sorted({name for name in names if names.count(name) > 1})
+        # names that differ in case only would share one file on macOS and Windows
+        folded = [name.casefold() for name in names] + ([RESIDUAL] if residual else [])
+        duplicates = sorted({name for name in names if folded.count(name.casefold()) > 1})
         if duplicates:
-            raise ValueError(f"stems: duplicate stem name(s) {', '.join(duplicates)}")
+            raise ValueError(
+                f"stems: duplicate stem name(s) {', '.join(duplicates)} (names that differ in "
+                "case only count as the same: they would share a file on macOS and Windows)"
+            )
         return [*names, RESIDUAL] if residual else names
 
     @contextlib.contextmanager
@@ -466,6 +491,7 @@ class Separator:
             [p.band.above_model for p in presets],
             [(p.band.low_hz, p.band.high_hz) for p in presets],
         )
+        stems = self._on_container_clock(stems, source)
         chains = [PostChain(p.post, source.sample_rate) for p in presets]
         blender = OverlapAdd(plan)
         masks: Tensor | None = None  # settled masks (N, FREQ_BINS, frames), not yet consumed
@@ -542,14 +568,37 @@ class Separator:
             first = source.start_seconds + stem.offset
             last = source.start_seconds + source.duration + stem.offset
             if first < -self.video_tolerance or last > info.duration + self.video_tolerance:
+                what = (
+                    "the video starts after the audio it must show"
+                    if first < -self.video_tolerance
+                    else "video is shorter than the audio"
+                )
                 raise VideoTooShortError(
-                    f"{video}: video is shorter than the audio: it covers "
+                    f"{video}: {what}: it covers "
                     f"0.00..{info.duration:.2f} s but stem {stem.name!r} needs "
                     f"{first:.2f}..{last:.2f} s (audio range "
                     f"{source.start_seconds:.2f}..{source.start_seconds + source.duration:.2f} s, "
                     f"offset {stem.offset:+.2f} s)"
                 )
         return readers
+
+    @classmethod
+    def _on_container_clock(cls, stems: Sequence[StemQuery], source: _Source) -> list[StemQuery]:
+        """Stems that watch the source's own video, with the gap between the container's audio
+        and video stream starts added to their offsets: their ``offset`` then counts from the
+        container's own sync, as the footage was recorded."""
+        if source.path is None or not is_video_container(source.path):
+            return list(stems)
+        own = source.path.resolve()
+        if all(cls._video_of(stem, source).resolve() != own for stem in stems):
+            return list(stems)
+        gap = audio_start_in_video(source.path)
+        return [
+            dataclasses.replace(stem, offset=stem.offset + gap)
+            if gap and cls._video_of(stem, source).resolve() == own
+            else stem
+            for stem in stems
+        ]
 
     @classmethod
     def _query_key(cls, stem: StemQuery, source: _Source) -> tuple[Path, Any, float]:
@@ -563,7 +612,8 @@ class Separator:
         if source.path is not None and is_video_container(source.path):
             return source.path
         raise ValueError(
-            f"stem {stem.name!r}: no video given and the input is not a video file (pass --video)"
+            f"stem {stem.name!r}: no video given and the input is not a video file (give the "
+            "stem a video: StemQuery(video=...), --video)"
         )
 
     def _window_frames(

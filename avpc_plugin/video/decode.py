@@ -338,6 +338,35 @@ class VideoReader:
         return float((pts - self._start_pts) * self._time_base), frame
 
 
+def audio_start_in_video(path: str | os.PathLike[str]) -> float:
+    """Where a container's audio starts on its own video's clock: the audio stream's start time
+    minus the video stream's, in seconds (``-2.0``: the first video frame comes 2 s after the
+    first audio sample; camera files are often tens of milliseconds apart). Add it to an audio
+    time, counted from the first audio sample, to get the video time, counted from the first
+    frame. 0 when the file lacks either stream or their start times."""
+    import av
+
+    try:
+        with av.open(str(path)) as container:
+            audio = container.streams.audio[0] if container.streams.audio else None
+            video = container.streams.video[0] if container.streams.video else None
+            if audio is None or video is None:
+                return 0.0
+            starts = [_start_seconds(stream) for stream in (audio, video)]
+            if starts[0] is None or starts[1] is None:
+                return 0.0
+            return starts[0] - starts[1]
+    except Exception:  # an unreadable file is reported by the readers that need it
+        return 0.0
+
+
+def _start_seconds(stream: Any) -> float | None:
+    """A PyAV stream's start time in seconds, if the container gives one."""
+    if stream.start_time is None or stream.time_base is None:
+        return None
+    return float(stream.start_time * stream.time_base)
+
+
 def probe_video(path: str | os.PathLike[str]) -> VideoInfo:
     """Size, frame rate and duration of a video file (errors as :class:`VideoReader`)."""
     with VideoReader(path) as reader:
