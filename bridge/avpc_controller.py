@@ -354,15 +354,22 @@ class EngineClient:
         """Wait for a job to end, calling back on progress and stems.
 
         Raises:
-            EngineError: ``timeout`` when the engine is silent for ``silence_timeout`` seconds.
+            EngineError: ``timeout`` when the engine is silent for ``silence_timeout`` seconds
+                and does not say the job is still queued or running when asked (a job waits
+                silently behind others: only the running job sends progress).
         """
         tracker = JobTracker(job_id)
         kept: list[Message] = []
         while not tracker.finished:
             message = self.poll(silence_timeout)
             if message is None:
+                state = self._job_state(job_id)
+                if state in ("queued", "running"):
+                    continue
                 raise EngineError(
-                    "timeout", f"no news of job {job_id} for {silence_timeout} s", job_id
+                    "timeout",
+                    f"no news of job {job_id} for {silence_timeout} s (engine says: {state})",
+                    job_id,
                 )
             stems_before = len(tracker.stems)
             if not tracker.feed(message):
@@ -374,6 +381,15 @@ class EngineClient:
                 on_stem(tracker.stems[-1])
         self.pending.extendleft(reversed(kept))
         return tracker
+
+    def _job_state(self, job_id: str) -> str:
+        """The engine's state of a job, or why it could not be had."""
+        try:
+            return str(self.status(job_id)["job"]["state"])
+        except EngineError as err:
+            return err.code
+        except (OSError, ValueError, KeyError) as err:
+            return f"no answer ({err})"
 
 
 # ------------------------------------------------------------------------------ job descriptions
@@ -455,12 +471,14 @@ def make_job(
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description="Talk to a running avpc engine over OSC.")
     parser.add_argument("--host", default=DEFAULT_HOST)
-    parser.add_argument("--port", type=int, default=DEFAULT_PORT)
+    parser.add_argument("--port", type=_port, default=DEFAULT_PORT)
     parser.add_argument("--tcp", action="store_true", help="use TCP instead of UDP")
     parser.add_argument("--timeout", type=float, default=5.0, help="seconds to wait for a reply")
     commands = parser.add_subparsers(dest="command", required=True)
-    for name in ("ping", "hello", "models", "presets", "status", "shutdown"):
+    for name in ("ping", "hello", "models", "presets", "shutdown"):
         commands.add_parser(name)
+    status = commands.add_parser("status", help="the engine and its queue, or one job")
+    status.add_argument("job_id", nargs="?")
     cancel = commands.add_parser("cancel")
     cancel.add_argument("job_id")
     job = commands.add_parser("separate", help="submit a job and follow it")
@@ -483,79 +501,107 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _port(text: str) -> int:
+    port = int(text)
+    if not 1 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"expected a port in 1..65535, got {port}")
+    return port
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run one command; exit status 0 on success, 1 on an engine error or timeout."""
-    import os
-
+    """Run one command; exit status 0 on success, 1 on an engine error or timeout, 130 when
+    interrupted (a job being followed is cancelled first)."""
     args = _parser().parse_args(argv)
-    client = EngineClient.connect(args.host, args.port, "tcp" if args.tcp else "udp", args.timeout)
+    where = f"{args.host}:{args.port}"
     try:
-        if args.command == "ping":
-            print(f"pong in {client.ping() * 1000:.2f} ms")
-        elif args.command in ("hello", "models", "status"):
-            print(json.dumps(getattr(client, args.command)(), indent=2))
-        elif args.command == "presets":
-            print("\n".join(client.presets()))
-        elif args.command == "shutdown":
-            client.shutdown()
-            print("engine shutting down")
-        elif args.command == "cancel":
-            # the engine confirms a cancel to the job's submitter only: ask about the job first,
-            # so an unknown or ended one is an error here rather than silence
-            state = client.status(args.job_id)["job"]["state"]
-            if state in ("done", "failed", "cancelled"):
-                raise EngineError("job_finished", f"job {args.job_id} has already ended ({state})")
-            client.cancel(args.job_id)
-            print(f"cancel requested for job {args.job_id} ({state})")
-        else:
-            stems = [parse_stem(spec) for spec in args.stem]
-            absolute = {
-                key: os.path.abspath(value) if value else None
-                for key, value in (
-                    ("source", args.source),
-                    ("out", args.out),
-                    ("video", args.video),
-                )
-            }
-            job_id = client.submit(
-                make_job(
-                    absolute["source"] or "",
-                    stems,
-                    absolute["out"] or "",
-                    video=absolute["video"],
-                    start=args.start,
-                    end=args.end,
-                    fmt=args.format,
-                    bit_depth=args.bit_depth,
-                    overwrite=args.overwrite,
-                    template=args.template,
-                    residual=args.residual,
-                    normalise=args.normalise,
-                )
-            )
-            print(f"job {job_id} accepted", file=sys.stderr)
-
-            def show(fraction: float, message: str) -> None:
-                print(
-                    f"\r{fraction * 100:5.1f}% {message:<40}", end="", file=sys.stderr, flush=True
-                )
-
-            result = client.follow(job_id, on_progress=show)
-            print(file=sys.stderr)
-            for stem in result.stems:
-                print(
-                    f"STEM\t{stem.name}\t{stem.path}\t{stem.start_seconds:.6f}\t{stem.start_sample}"
-                )
-            if result.error is not None:
-                raise result.error
-            if result.cancelled:
-                print(f"job {job_id} cancelled", file=sys.stderr)
-                return 1
-    except (EngineError, ValueError, OSError) as err:
+        client = EngineClient.connect(
+            args.host, args.port, "tcp" if args.tcp else "udp", args.timeout
+        )
+    except OSError as err:
+        print(f"error: cannot reach the engine at {where} ({err}); is `avpc engine` running "
+              "there?", file=sys.stderr)  # fmt: skip
+        return 1
+    try:
+        return _run(client, args)
+    except EngineError as err:
+        hint = f" (is `avpc engine --port {args.port}` running?)" if err.code == "timeout" else ""
+        print(f"error: {err}{hint}", file=sys.stderr)
+        return 1
+    except (ValueError, OSError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
     finally:
         client.close()
+
+
+def _run(client: EngineClient, args: argparse.Namespace) -> int:
+    if args.command == "ping":
+        print(f"pong in {client.ping() * 1000:.2f} ms")
+    elif args.command == "status":
+        print(json.dumps(client.status(args.job_id), indent=2))
+    elif args.command in ("hello", "models"):
+        print(json.dumps(getattr(client, args.command)(), indent=2))
+    elif args.command == "presets":
+        print("\n".join(client.presets()))
+    elif args.command == "shutdown":
+        client.shutdown()
+        print("engine shutting down")
+    elif args.command == "cancel":
+        # the engine confirms a cancel to the job's submitter only: ask about the job first,
+        # so an unknown or ended one is an error here rather than silence
+        state = client.status(args.job_id)["job"]["state"]
+        if state in ("done", "failed", "cancelled"):
+            raise EngineError("job_finished", f"job {args.job_id} has already ended ({state})")
+        client.cancel(args.job_id)
+        print(f"cancel requested for job {args.job_id} ({state})")
+    else:
+        return _separate(client, args)
+    return 0
+
+
+def _separate(client: EngineClient, args: argparse.Namespace) -> int:
+    """Submit the job, follow it, print a STEM line per stem; Ctrl-C cancels it."""
+    import os
+
+    absolute = {
+        key: os.path.abspath(value) if value else None
+        for key, value in (("source", args.source), ("out", args.out), ("video", args.video))
+    }
+    job_id = client.submit(
+        make_job(
+            absolute["source"] or "",
+            [parse_stem(spec) for spec in args.stem],
+            absolute["out"] or "",
+            video=absolute["video"],
+            start=args.start,
+            end=args.end,
+            fmt=args.format,
+            bit_depth=args.bit_depth,
+            overwrite=args.overwrite,
+            template=args.template,
+            residual=args.residual,
+            normalise=args.normalise,
+        )
+    )
+    print(f"job {job_id} accepted", file=sys.stderr)
+
+    def show(fraction: float, message: str) -> None:
+        print(f"\r{fraction * 100:5.1f}% {message:<40}", end="", file=sys.stderr, flush=True)
+
+    try:
+        result = client.follow(job_id, on_progress=show)
+    except KeyboardInterrupt:  # do not leave the job running unseen
+        client.cancel(job_id)
+        print(f"\ninterrupted: job {job_id} cancelled", file=sys.stderr)
+        return 130
+    print(file=sys.stderr)
+    for stem in result.stems:
+        print(f"STEM\t{stem.name}\t{stem.path}\t{stem.start_seconds:.6f}\t{stem.start_sample}")
+    if result.error is not None:
+        raise result.error
+    if result.cancelled:
+        print(f"job {job_id} cancelled", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -254,6 +254,18 @@ def test_xml_same_stem_twice_gets_new_names_never_overwrites(
     assert [p.get("name") for p in root.iter("Playlist")] == ["cello", "cello 2"]
 
 
+def test_a_snapshot_adds_to_the_sessions_one_interchange_folder(
+    mini_session: Path, stem_dir: Path
+) -> None:
+    # a snapshot is another .ardour in the same folder; Ardour refuses a second interchange
+    # folder ("tainted"), so the stems go where the session's audio already is
+    snapshot = mini_session / "Mini-take2.ardour"
+    snapshot.write_text((mini_session / "Mini.ardour").read_text())
+    add_stems_to_session(snapshot, [place_stem(stem_dir / "cello/cello.wav")])
+    assert [p.name for p in (mini_session / "interchange").iterdir()] == ["Mini"]
+    assert (mini_session / "interchange/Mini/audiofiles/cello.wav").is_file()
+
+
 def test_xml_resamples_a_stem_to_the_session_rate(mini_session: Path, tmp_path: Path) -> None:
     stem = tmp_path / "flute.wav"
     write_audio(stem, _noise(3, 1, 0.5)[:, :22050], 44100, bit_depth="32f")  # 0.5 s at 44.1 kHz

@@ -100,6 +100,8 @@ def test_new_project_never_replaces_a_file_silently(stem_dir: Path, tmp_path: Pa
     )
     assert result.exit_code != 0 and "not a REAPER project" in result.output
     assert project_file.read_text() == "mine"
+    write_rpp_project(project_file, [place_stem(stem_dir / "bass.wav")], overwrite=True)
+    assert (tmp_path / "Concert.RPP-bak").read_text() == "mine"  # asked for, and still kept
 
 
 def test_rpp_string_quoting() -> None:

@@ -355,6 +355,20 @@ def test_cancel_stops_within_a_second_and_leaves_no_file(setup: Any) -> None:
     client.close()
 
 
+def test_following_a_queued_job_outlasts_the_silence_before_it_runs(setup: Any) -> None:
+    # only the running job sends progress: a job queued behind it is silent until it starts,
+    # and the controller asks the engine before it gives up on it
+    root = setup["root"] / "queued"
+    other, client = setup["engine"].client(), setup["engine"].client()
+    running = other.submit(job_for(setup["media"]["long"], root))
+    queued = client.submit(job_for(setup["media"]["short"], root))
+    result = client.follow(queued, silence_timeout=0.3)
+    assert result.summary is not None and (root / "short" / "a.wav").is_file()
+    assert other.follow(running, silence_timeout=10).summary is not None
+    other.close()
+    client.close()
+
+
 def test_existing_outputs_and_escaping_paths_are_refused(setup: Any) -> None:
     media, out = setup["media"]["short"], setup["root"] / "refuse"
     target = out / "short" / "a.wav"

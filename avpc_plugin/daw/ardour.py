@@ -245,7 +245,7 @@ class _SessionEditor:
         ticks = tempo_map.get("superclocks-per-second") if tempo_map is not None else None
         self.superclock_rate = int(ticks) if ticks and ticks.isdigit() else DEFAULT_SUPERCLOCK_RATE
         self.ids = _IdAllocator(root)
-        self.audio_dir = session_file.parent / "interchange" / session_file.stem / "audiofiles"
+        self.audio_dir = _interchange_folder(session_file, root) / "audiofiles"
         self.sources = _child(root, "Sources")
         self.regions = _child(root, "Regions")
         self.playlists = _child(root, "Playlists")
@@ -684,6 +684,18 @@ class _SessionEditor:
                 "cue": "0",
             },
         )
+
+
+def _interchange_folder(session_file: Path, root: ET.Element) -> Path:
+    """The session's one ``interchange/<name>`` folder. Ardour names it after the session, not
+    after a snapshot's ``.ardour`` file, and refuses a session whose interchange holds a second
+    folder ("tainted"): use the folder that is there, else the session's name."""
+    interchange = session_file.parent / "interchange"
+    folders = sorted(p for p in interchange.iterdir() if p.is_dir()) if interchange.is_dir() else []
+    named = root.get("name") or session_file.parent.name
+    if len(folders) == 1:
+        return folders[0]
+    return interchange / named
 
 
 def _timepos_samples(value: str, editor: _SessionEditor) -> int | None:

@@ -37,6 +37,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from avpc_plugin.atomic import write_text_atomically
+from avpc_plugin.audio.io import VIDEO_CONTAINER_EXTENSIONS
 from avpc_plugin.daw.stems import StemPlacement
 
 REAPER_VERSION_TAG = "6.0/avpc"
@@ -48,6 +49,7 @@ SOURCE_TYPES = {
     ".flac": "FLAC",
     ".mp3": "MP3",
     ".ogg": "VORBIS",
+    **dict.fromkeys(VIDEO_CONTAINER_EXTENSIONS, "VIDEO"),  # the concert video as the source track
 }
 """REAPER source type per file extension."""
 
@@ -125,12 +127,13 @@ def write_rpp_project(
         path: the ``.RPP`` file to write.
         placements: the stems, in track order.
         sample_rate: project rate in Hz; default: the first stem's rate.
-        overwrite: replace an existing file (otherwise it is an error).
+        overwrite: replace an existing file (otherwise it is an error); the old one is kept as
+            ``<name>-bak``.
 
     Raises:
         FileExistsError: ``path`` exists and ``overwrite`` is False.
         ValueError: no stems, a bad rate, or an unknown audio format.
-        RppProjectError: the file cannot be written.
+        RppProjectError: the file (or the old one's backup) cannot be written.
     """
     target = Path(path)
     if not placements:
@@ -140,6 +143,8 @@ def write_rpp_project(
         raise ValueError(f"sample_rate: expected a positive rate in Hz, got {rate}")
     if target.exists() and not overwrite:
         raise FileExistsError(f"{target}: already exists (pass overwrite / --overwrite)")
+    if target.exists():
+        _back_up(target)  # overwriting is asked for; the old project is still kept once
     lines = [
         f"<REAPER_PROJECT 0.1 {rpp_string(REAPER_VERSION_TAG)} {int(time.time())}",
         f"  SAMPLERATE {rate} 1 0",
@@ -182,9 +187,20 @@ def add_tracks_to_rpp(path: str | os.PathLike[str], placements: Sequence[StemPla
             "in REAPER first, or export into a new project"
         )
     new_tracks = [line for placement in placements for line in track_block(placement)]
-    shutil.copy2(target, target.with_name(target.name + "-bak"))
+    _back_up(target)
     _write_atomically(target, "\n".join(lines[:closing] + new_tracks + lines[closing:]) + "\n")
     return target
+
+
+def _back_up(target: Path) -> None:
+    """Copy ``target`` to ``<name>-bak`` (REAPER's own backup name) before it changes."""
+    try:
+        shutil.copy2(target, target.with_name(target.name + "-bak"))
+    except OSError as err:
+        raise RppProjectError(
+            f"{target}: cannot write its backup {target.name}-bak ({err.strerror or err}); the "
+            "project is left as it was"
+        ) from None
 
 
 def _write_atomically(target: Path, text: str) -> None:

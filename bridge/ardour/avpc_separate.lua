@@ -10,7 +10,8 @@ engine (bridge/avpc_controller.py) and add each stem as a new track, aligned wit
 -- How it works
 --  1. The selected region's source file and time range are the job: the range covers exactly the
 --     region, so the stems line up with it to the sample.
---  2. A dialog asks for the stems (NAME[=PRESET][@x,y,w,h][+OFFSET], comma separated), whether
+--  2. A dialog asks for the stems (NAME[=PRESET][@x,y,w,h][+OFFSET], ";" between stems: a box
+--     has commas of its own), whether
 --     they name every instrument (then they share the mix: --normalise), the video, the output
 --     folder, and where python and avpc_controller.py are.
 --  3. The controller is run as `python avpc_controller.py separate ...`; it prints one line per
@@ -36,9 +37,13 @@ function factory () return function ()
 		return
 	end
 
-	-- the file behind the region (a session copy of one channel is still the right audio)
+	-- the file behind the region: for a mono region its session copy is the audio; a stereo
+	-- region plays one copy per channel (name%L.wav, name%R.wav), and either alone is one
+	-- channel, so the user picks the original file (the concert video or its audio)
 	local source = region:source (0):to_filesource ()
 	local source_path = source:isnil () and "" or source:path ()
+	local counted, channels = pcall (function () return region:n_channels () end)
+	if counted and channels > 1 then source_path = "" end
 	local rate = Session:nominal_sample_rate ()
 	local start_s = region:start ():samples () / rate
 	local end_s = start_s + region:length ():samples () / rate
@@ -47,7 +52,7 @@ function factory () return function ()
 	local dialog = LuaDialog.Dialog ("AVPC: Separate Stems", {
 		{ type = "file",    key = "source", title = "Source audio or video", path = source_path },
 		{ type = "file",    key = "video",  title = "Video (empty: the source)", path = "" },
-		{ type = "entry",   key = "stems",  title = "Stems (comma separated)", default = "violin, cello" },
+		{ type = "entry",   key = "stems",  title = "Stems (; between stems)", default = "violin; cello" },
 		{ type = "checkbox", key = "normalise", title = "Every instrument named: stems share the mix", default = false },
 		{ type = "folder",  key = "out",    title = "Output folder", path = session_dir },
 		{ type = "entry",   key = "python", title = "Python", default = "python3" },
@@ -58,9 +63,15 @@ function factory () return function ()
 	if not rv then return end
 
 	local function quote (s) return "'" .. string.gsub (s, "'", "'\\''") .. "'" end
+	local port = tonumber (rv["port"])
+	if not port or rv["source"] == "" or rv["controller"] == "" then
+		LuaDialog.Message ("AVPC", "Give the source file, avpc_controller.py and a port number.",
+			LuaDialog.MessageType.Error, LuaDialog.ButtonType.Close):run ()
+		return
+	end
 
 	local cmd = quote (rv["python"]) .. " " .. quote (rv["controller"])
-		.. " --port " .. tonumber (rv["port"])
+		.. " --port " .. port
 		.. " --timeout 30 separate " .. quote (rv["source"])
 		.. " --out " .. quote (rv["out"])
 		.. string.format (" --start %.9f --end %.9f", start_s, end_s)
@@ -70,7 +81,7 @@ function factory () return function ()
 	if rv["normalise"] then
 		cmd = cmd .. " --normalise"
 	end
-	for stem in string.gmatch (rv["stems"], "[^,]+") do
+	for stem in string.gmatch (rv["stems"], "[^;]+") do
 		stem = stem:gsub ("^%s+", ""):gsub ("%s+$", "")
 		if stem ~= "" then cmd = cmd .. " --stem " .. quote (stem) end
 	end
