@@ -8,9 +8,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from click.testing import CliRunner
 
 from avpc_plugin.audio.stft import MODEL_RATE
 from avpc_plugin.data.cache import CachedMixSeparateDataset, build_cache
+from avpc_plugin.data.cli import data_group
 from avpc_plugin.data.datasets import MixSeparateDataset
 from avpc_plugin.data.folder import clips_from_video_folder, read_video_index
 from avpc_plugin.video.encode import write_mp4
@@ -100,3 +102,12 @@ def test_an_index_names_the_instruments(videos: Path, tmp_path: Path) -> None:
     (tmp_path / "bad.jsonl").write_text('{"path": "a.mp4"}\n')
     with pytest.raises(ValueError, match="entry 1"):
         read_video_index(tmp_path / "bad.jsonl")
+
+
+def test_data_cache_reports_a_bad_index_without_a_traceback(videos: Path, tmp_path: Path) -> None:
+    bad = tmp_path / "bad.csv"
+    bad.write_text("file,label\na.mp4,violin\n")
+    args = ["cache", "--videos", str(videos), "--index", str(bad), "--out", str(tmp_path / "c")]
+    result = CliRunner().invoke(data_group, args)
+    assert result.exit_code == 1 and isinstance(result.exception, SystemExit)
+    assert "bad.csv needs a header row with 'path' and 'instrument'" in result.output

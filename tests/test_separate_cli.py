@@ -281,7 +281,9 @@ def test_sigterm_unwinds_like_ctrl_c(setup: dict[str, Path], tmp_path: Path) -> 
             assert time.monotonic() < deadline, "no partial file appeared"
             time.sleep(0.05)
         proc.send_signal(signal.SIGTERM)
-        assert proc.wait(60) == 143
+        _, stderr = proc.communicate(timeout=60)  # drains the pipes while it unwinds
     finally:
         proc.kill()
-    assert [p for p in out.rglob("*") if p.is_file()] == []
+    tail = stderr.decode(errors="replace")[-2000:]
+    assert proc.returncode == 143, tail
+    assert [p for p in out.rglob("*") if p.is_file()] == [], tail

@@ -85,6 +85,7 @@ def test_avpc_train_runs_and_resumes(config_file: Path) -> None:
     run = config_file.parent / "run"
     records = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
     assert any("sdr" in r for r in records), records
+    assert "epoch 1/1 validation: loss" in result.output and "sdr" in result.output
     assert list(run.glob("tiny-*.pt")), sorted(p.name for p in run.iterdir())
     again = runner.invoke(main, ["train", str(config_file), "--device", "cpu", "--no-progress"])
     assert again.exit_code != 0 and "--resume" in again.output
@@ -121,6 +122,7 @@ def test_avpc_train_on_a_folder_of_own_videos(tmp_path: Path) -> None:
     assert sorted(c.instrument for c in cached) == ["cello", "flute", "violin"]
     records = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
     assert any("sdr" in r for r in records), records
+    assert "epoch 1/1 validation: loss" in result.output and "sdr" in result.output
     assert list(run.glob("tiny-*.pt")), sorted(p.name for p in run.iterdir())
     # A val folder with a single performance cannot make a duet: the error names the key.
     solo = tmp_path / "footage" / "solo" / "violin"

@@ -54,6 +54,7 @@ def test_trunk_weights_are_taken_from_the_config_folder(tmp_path: Path) -> None:
         (DATA + "[optim]\nlr_drops = [0.4, 1.5]\n", "[optim] lr_drops"),
         (DATA + "frame_augment = 1.5\n", "[data] frame_augment: expected a probability"),
         (DATA + "audio_augment = -1\n", "[data] audio_augment: expected a probability"),
+        (DATA + "sources = 1\n", "[data] sources: expected 2 or more sources"),
         (DATA + "[model.config.sound]\nngf = 0\n", "[model.config]: rejected by 'avpc'"),
         (DATA + '[model]\narch = "unet"\n', "[model] arch: unknown net 'unet'"),
         ('[data]\ntrain = "nowhere"\nval = "corpus"\n', "[data] train: no such data folder"),

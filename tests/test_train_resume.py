@@ -59,6 +59,16 @@ def test_resume_without_a_run_fails_clearly(tmp_path: Path) -> None:
         make_trainer(tmp_path / "none", 1, ToneMixtures(count=2)).fit(resume=True)
 
 
+def test_resume_with_another_model_config_fails_clearly(tmp_path: Path) -> None:
+    data = ToneMixtures(count=2)
+    make_trainer(tmp_path, 1, data).fit()
+    raw = tiny_config_dict(str(tmp_path), train={"epochs": 2, "batch_size": 2, "val_every": 99})
+    raw["model"]["config"]["sound"]["ngf"] = 8  # the run was trained at ngf 4
+    wider = Trainer(config_from_dict(raw, check_data=False), data, data, progress=False)
+    with pytest.raises(TrainingError, match=r"trained with another .* size mismatch"):
+        wider.fit(resume=True)
+
+
 def test_keep_checkpoints_sets_how_many_epoch_checkpoints_stay(tmp_path: Path) -> None:
     data = ToneMixtures(count=2)
     for keep, expected in ((None, [2, 3]), (3, [1, 2, 3])):

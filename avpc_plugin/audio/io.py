@@ -486,11 +486,11 @@ class AtomicAudioWriter:
             raise OutputExistsError(self.path)
         self._overwrite = overwrite
         self._made_folders = _missing_folders(self.path.parent)
+        self._temp = self.path.with_name(
+            f".{self.path.name}.{secrets.token_hex(4)}.partial{self.path.suffix}"
+        )
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._temp = self.path.with_name(
-                f".{self.path.name}.{secrets.token_hex(4)}.partial{self.path.suffix}"
-            )
             self._file = AudioFile(
                 str(self._temp),
                 "w",
@@ -498,9 +498,13 @@ class AtomicAudioWriter:
                 channels,
                 bit_depth=_PEDALBOARD_BIT_DEPTH[bit_depth],
             )
-        except Exception as err:
+        except BaseException as err:  # an interrupt (SIGTERM, Ctrl-C) mid-way too: no leftovers
+            with contextlib.suppress(OSError):  # the folder may not exist (or be a file)
+                self._temp.unlink(missing_ok=True)
             self._remove_made_folders()
-            raise AudioWriteError(f"{self.path}: cannot write ({err})") from err
+            if isinstance(err, Exception):
+                raise AudioWriteError(f"{self.path}: cannot write ({err})") from err
+            raise
         self.channels = channels
         self._bit_depth = bit_depth
         self.peak = 0.0

@@ -125,7 +125,11 @@ def find_model(name: str) -> ModelEntry:
     known = ", ".join(sorted(entries)) or "(none registered)"
     close = difflib.get_close_matches(name, list(entries), n=1)
     hint = f"; did you mean {close[0]!r}?" if close else ""
-    raise KeyError(f"unknown model {name!r}{hint} (known models: {known})")
+    folders = ", ".join(str(folder) for folder in index_search_path())
+    raise KeyError(
+        f"unknown model {name!r}{hint} (known models: {known}; searched {folders}: a model "
+        f"registered elsewhere is found when its folder is in ${MODELS_PATH_ENV})"
+    )
 
 
 def resolve_model(name_or_path: str | os.PathLike[str]) -> Path:

@@ -255,14 +255,17 @@ def cache(
         raise click.UsageError("give exactly one of --corpus, --music-csv, --videos")
     if index is not None and videos is None:
         raise click.UsageError("--index goes with --videos")
-    if corpus is not None:
-        clips = clips_from_corpus(corpus)
-    elif music_csv is not None:
-        clips = clips_from_music_csv(music_csv)
-    else:
-        assert videos is not None
-        clips = clips_from_video_folder(videos, index)
-    built = build_cache(clips, out, fps=fps, image_size=image_size)
+    try:
+        if corpus is not None:
+            clips = clips_from_corpus(corpus)
+        elif music_csv is not None:
+            clips = clips_from_music_csv(music_csv)
+        else:
+            assert videos is not None
+            clips = clips_from_video_folder(videos, index)
+        built = build_cache(clips, out, fps=fps, image_size=image_size)
+    except (ValueError, OSError) as err:  # a bad index or folder: its message names it
+        raise click.ClickException(str(err)) from None
     click.echo(f"cached {len(built)} clips in {out}")
 
 

@@ -167,6 +167,12 @@ class _Source:
         return self.read(start, count).mean(axis=0)
 
 
+def _abort_all(writers: Mapping[str, AtomicAudioWriter]) -> None:
+    """Discard every writer's partial file, last made first."""
+    for writer in reversed(list(writers.values())):
+        writer.abort()
+
+
 def _is_cancelled(cancel: CancelSignal | None) -> bool:
     if cancel is None:
         return False
@@ -397,14 +403,14 @@ class Separator:
             self._open_source(audio, sample_rate, start, end) as source,
             contextlib.ExitStack() as stack,
         ):
-            writers = {
-                name: AtomicAudioWriter(
+            writers: dict[str, AtomicAudioWriter] = {}
+            # each cleanup is registered before its file exists, so an interrupt (SIGTERM,
+            # Ctrl-C) landing anywhere leaves no partial file behind
+            stack.callback(_abort_all, writers)
+            for name in names:
+                writers[name] = AtomicAudioWriter(
                     outputs[name], source.sample_rate, source.channels, bit_depth, overwrite
                 )
-                for name in names
-            }
-            for writer in writers.values():
-                stack.callback(writer.abort)
             for _, blocks, _ in self._stream(
                 source, stems, presets, residual, normalise, cycles, progress, cancel
             ):

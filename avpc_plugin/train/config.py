@@ -505,6 +505,11 @@ def _check_values(config: TrainConfig, where: str, check_data: bool) -> None:
         raise ConfigError(
             f"{where}[loss] threshold: expected a value in (0, 1), got {config.loss.threshold}"
         )
+    for key, value in (("sources", config.data.sources), ("val_sources", config.data.val_sources)):
+        if value < 2:  # one source is its own mix: nothing to separate, a trivial task
+            raise ConfigError(
+                f"{where}[data] {key}: expected 2 or more sources per mixture, got {value}"
+            )
     if config.stage == "rcop" and config.model.arch != "avpc":
         raise ConfigError(
             f"{where}stage: 'rcop' pre-trains the 'avpc' model, but [model] arch is "

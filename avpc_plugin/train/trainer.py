@@ -276,9 +276,18 @@ class Trainer:
                 if scores is not None:
                     self._log({"kind": "val", "epoch": epoch + 1, **scores})
                 self._save(scores, time.perf_counter() - start)
+                if scores is not None:  # on the terminal too, bar or no bar
+                    self._report(epoch + 1, scores)
                 plot_curves(read_metrics(self.out_dir / METRICS_FILE), self.out_dir / CURVES_FILE)
             barrier(self.ctx)
         return self.state
+
+    def _report(self, epoch: int, scores: dict[str, float]) -> None:
+        from tqdm import tqdm
+
+        values = ", ".join(f"{key} {value:.3f}" for key, value in scores.items())
+        best = " (best so far)" if self.state.best_epoch == epoch else ""
+        tqdm.write(f"epoch {epoch}/{self.config.train.epochs} validation: {values}{best}")
 
     def _validation_threshold(self) -> float | None:
         """Binary-mask models are scored with thresholded masks (the reference), others soft."""
@@ -369,11 +378,20 @@ class Trainer:
         if recorded.last is None:
             raise TrainingError(f"--resume: {state_path} names no epoch checkpoint")
         loaded = load_checkpoint(self.out_dir / recorded.last, map_location=self.ctx.device)
-        self.model.load_state_dict(loaded.model.state_dict(), strict=True)
         extra = loaded.extra
-        self.optimizer.load_state_dict(extra["optimizer"])
-        if self.heads is not None:
-            self.heads.load_state_dict(extra["heads"])
+        try:
+            self.model.load_state_dict(loaded.model.state_dict(), strict=True)
+            self.optimizer.load_state_dict(extra["optimizer"])
+            if self.heads is not None:
+                self.heads.load_state_dict(extra["heads"])
+        except (RuntimeError, ValueError, KeyError) as err:
+            lines = [line.strip() for line in str(err).splitlines() if line.strip()]
+            first = " ".join(lines[:2])[:300] or type(err).__name__  # the heading and a cause
+            raise TrainingError(
+                f"--resume: {recorded.last} was trained with another [model] or [optim] than "
+                f"the config asks for now ({first}); resume with the run's own config, or "
+                "start a new run in another out_dir"
+            ) from None
         _set_rng_state(extra["rng"])
         self.state = RunState(**json.loads(extra["run_state"]))
         self.state.best, self.state.best_score = recorded.best, recorded.best_score
