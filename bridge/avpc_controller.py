@@ -363,7 +363,7 @@ class EngineClient:
         while not tracker.finished:
             message = self.poll(silence_timeout)
             if message is None:
-                state = self._job_state(job_id)
+                state = self.job_state(job_id)
                 if state in ("queued", "running"):
                     continue
                 raise EngineError(
@@ -382,8 +382,9 @@ class EngineClient:
         self.pending.extendleft(reversed(kept))
         return tracker
 
-    def _job_state(self, job_id: str) -> str:
-        """The engine's state of a job, or why it could not be had."""
+    def job_state(self, job_id: str) -> str:
+        """The engine's state of a job (queued, running, done, ...), or why it could not be
+        had (an error code such as ``unknown_job`` or ``timeout``)."""
         try:
             return str(self.status(job_id)["job"]["state"])
         except EngineError as err:

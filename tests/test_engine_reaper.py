@@ -67,3 +67,49 @@ def test_progress_text_follows_the_job() -> None:
     failed.feed(Message("/avpc/error", ("bad_source", "x.wav: cannot read", "j2", "")))
     assert reaper.progress_text(failed) == "AVPC: failed: x.wav: cannot read"
     assert isinstance(failed.error, EngineError) and failed.finished
+
+
+class SilentClient:
+    """Stands in for EngineClient: hands out the given messages, then nothing."""
+
+    def __init__(self, messages: list[Message], state: str) -> None:
+        self.messages, self.state, self.closed = list(messages), state, False
+
+    def poll(self, timeout: float = 0.0) -> Message | None:
+        return self.messages.pop(0) if self.messages else None
+
+    def job_state(self, job_id: str) -> str:
+        return self.state
+
+    def close(self) -> None:
+        self.closed = True
+
+
+@pytest.mark.parametrize("state", ["queued", "timeout"])
+def test_the_poll_loop_shows_changes_only_and_stops_when_the_engine_lost_the_job(
+    monkeypatch: pytest.MonkeyPatch, state: str
+) -> None:
+    shown: list[str] = []
+    armed: list[str] = []
+    for name, stub in {
+        "RPR_ShowConsoleMsg": shown.append,
+        "RPR_defer": armed.append,
+        "RPR_UpdateArrange": lambda: None,
+        "RPR_Undo_OnStateChange": lambda text: None,
+    }.items():
+        monkeypatch.setitem(vars(reaper), name, stub)
+    clock = [1000.0]
+    monkeypatch.setattr(reaper.time, "monotonic", lambda: clock[0])
+    progress = Message("/avpc/progress", ("j1", 0.03, "windows 2/33"))
+    client = SilentClient([progress], state)
+    monkeypatch.setattr(reaper, "_state", {"client": client, "tracker": JobTracker("j1")})
+    for _ in range(50):  # UI ticks with no news: the line is shown once, not 50 times
+        reaper._poll()
+    assert shown == ["AVPC:   3.0% windows 2/33\n"] and len(armed) == 50
+    clock[0] += reaper.SILENCE_S + 1  # a long silence: the engine is asked about the job
+    reaper._poll()
+    if state == "queued":  # still waiting its turn: keep following
+        assert len(armed) == 51 and not client.closed
+    else:  # the engine is gone: say so once and stop
+        assert len(armed) == 50 and client.closed
+        assert "engine says: timeout; stopped following it" in shown[-1]

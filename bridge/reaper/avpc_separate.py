@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import sys
+import time
 from typing import Any
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -27,6 +28,8 @@ from avpc_controller import (
 
 ENGINE_HOST = os.environ.get("AVPC_ENGINE_HOST", "127.0.0.1")
 ENGINE_PORT = int(os.environ.get("AVPC_ENGINE_PORT", "9000"))
+SILENCE_S = 30.0
+"""Seconds without news after which the engine is asked whether it still has the job."""
 VIDEO_EXTENSIONS = (".mp4", ".mov", ".mkv", ".m4v", ".webm", ".avi")
 
 
@@ -157,21 +160,38 @@ def _insert_stem(name: str, path: str, position: float) -> None:
 
 
 def _poll() -> None:
-    """One defer step: read what arrived, insert finished stems, re-arm until the job ends."""
+    """One defer step: read what arrived, insert finished stems, show the status when it
+    changes, re-arm until the job ends (or the engine, asked after a silence, no longer has it
+    queued or running)."""
     client: EngineClient = _state["client"]
     tracker: JobTracker = _state["tracker"]
+    now = time.monotonic()
     while (message := client.poll(0.0)) is not None:
+        _state["heard"] = now
         before = len(tracker.stems)
         tracker.feed(message)
         for stem in tracker.stems[before:]:
             position = stem_position(_state["position"], _state["take_offset"], stem.start_seconds)
             _insert_stem(stem.name, stem.path, position)
             _rpr("RPR_UpdateArrange")()
-    _rpr("RPR_ShowConsoleMsg")(progress_text(tracker) + "\n")
+    text = progress_text(tracker)
+    if text != _state.get("shown"):  # one line per change, not one per UI tick
+        _rpr("RPR_ShowConsoleMsg")(text + "\n")
+        _state["shown"] = text
     if tracker.finished:
         client.close()
         _rpr("RPR_Undo_OnStateChange")("AVPC: insert stems")
         return
+    if now - _state.setdefault("heard", now) > SILENCE_S:
+        state = client.job_state(tracker.job_id)  # a queued job is silent; a gone engine too
+        if state not in ("queued", "running"):
+            _rpr("RPR_ShowConsoleMsg")(
+                f"AVPC: no news of job {tracker.job_id} for {SILENCE_S:.0f} s and the engine "
+                f"says: {state}; stopped following it\n"
+            )
+            client.close()
+            return
+        _state["heard"] = now
     _rpr("RPR_defer")("_poll()")
 
 
