@@ -138,22 +138,7 @@ class AudioReader:
                 self.close()
                 raise
         self._file = _open_pedalboard(source, display=self.path)
-        frames = int(self._file.frames)
-        held = _wav_frames_held(source)
-        if held is not None and held < frames:  # pedalboard would pad the missing end with zeros
-            warnings.warn(
-                f"{self.path}: the file holds {held} samples ({held / self._file.samplerate:.2f} s)"
-                f" though its header promises {frames}; reading the {held} (a truncated file?)",
-                AudioWarning,
-                stacklevel=2,
-            )
-            frames = held
-        self.info = AudioInfo(
-            path=self.path,
-            sample_rate=round(self._file.samplerate),
-            channels=int(self._file.num_channels),
-            frames=frames,
-        )
+        self.info = _pedalboard_info(self._file, source, self.path, warn=True)
 
     def read(self, start: int, frames: int) -> np.ndarray:
         """Samples ``[start, start + frames)`` as float32 ``(channels, frames)``.
@@ -211,9 +196,7 @@ def audio_info(path: str | os.PathLike[str]) -> AudioInfo:
             frames += block.shape[1]
         return AudioInfo(Path(path), rate, channels, frames)
     with _open_pedalboard(Path(path), display=Path(path)) as file:
-        held = _wav_frames_held(Path(path))  # a truncated WAV: what it holds (AudioReader warns)
-        frames = int(file.frames) if held is None else min(held, int(file.frames))
-        return AudioInfo(Path(path), round(file.samplerate), int(file.num_channels), frames)
+        return _pedalboard_info(file, Path(path), Path(path), warn=False)  # the reader warns
 
 
 def read_audio(
@@ -265,6 +248,23 @@ def time_range_to_samples(
     if stop <= first:
         raise ValueError(f"end: {end} s must be after start ({start or 0} s) in {info.path}")
     return first, stop
+
+
+def _pedalboard_info(file: Any, source: Path, display: Path, warn: bool) -> AudioInfo:
+    """What an open pedalboard file holds; a WAV shorter than its header (pedalboard would pad
+    the missing end with zeros) counts what it really holds, with a warning if ``warn``."""
+    frames = int(file.frames)
+    held = _wav_frames_held(source)
+    if held is not None and held < frames:
+        if warn:
+            warnings.warn(
+                f"{display}: the file holds {held} samples ({held / file.samplerate:.2f} s) "
+                f"though its header promises {frames}; reading the {held} (a truncated file?)",
+                AudioWarning,
+                stacklevel=3,
+            )
+        frames = held
+    return AudioInfo(display, round(file.samplerate), int(file.num_channels), frames)
 
 
 def _wav_frames_held(path: Path) -> int | None:

@@ -461,18 +461,24 @@ def parse_job(text: str, output_root: Path | None = None) -> JobSpec:
     return spec
 
 
+def osc_text_fault(text: str) -> str | None:
+    """What an OSC string (or a file name) cannot carry in ``text``, or None: a NUL (it ends an
+    OSC string) or a lone UTF-16 surrogate (half of an emoji cut off; UTF-8 cannot encode it)."""
+    if "\x00" in text:
+        return "holds a NUL character"
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return "holds a lone UTF-16 surrogate (a character cut in half)"
+    return None
+
+
 def _check_text(value: Any, key: str) -> None:
-    """Refuse strings an OSC reply or a file name cannot carry: a NUL (it ends an OSC string) or
-    a lone UTF-16 surrogate (half of an emoji cut off; UTF-8 cannot encode it)."""
+    """Refuse every string of a job that :func:`osc_text_fault` finds fault with."""
     if isinstance(value, str):
-        if "\x00" in value:
-            raise _invalid(key or "job", "holds a NUL character")
-        try:
-            value.encode("utf-8")
-        except UnicodeEncodeError:
-            raise _invalid(
-                key or "job", "holds a lone UTF-16 surrogate (a character cut in half)"
-            ) from None
+        fault = osc_text_fault(value)
+        if fault is not None:
+            raise _invalid(key or "job", fault)
     elif isinstance(value, dict):
         for name, item in value.items():
             _check_text(name, key or "job")

@@ -19,7 +19,7 @@ from pythonosc import slip
 from pythonosc.osc_message_builder import OscMessageBuilder
 from pythonosc.osc_packet import OscPacket
 
-from avpc_plugin.engine.protocol import ErrorCode, ProtocolError
+from avpc_plugin.engine.protocol import ErrorCode, ProtocolError, osc_text_fault
 
 LOG = logging.getLogger("avpc.engine")
 
@@ -62,13 +62,10 @@ def encode_message(address: str, args: Sequence[Any]) -> bytes:
 def osc_text(text: str) -> str:
     """``text`` made safe for an OSC string: a NUL (which would end the string early) becomes
     ``\\x00`` and a lone UTF-16 surrogate (which UTF-8 cannot encode) ``\\udXXX``."""
-    if "\x00" in text:
-        text = text.replace("\x00", "\\x00")
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        text = text.encode("utf-8", "backslashreplace").decode("utf-8")
-    return text
+    if osc_text_fault(text) is None:
+        return text
+    text = text.replace("\x00", "\\x00")
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 def check_bundle(data: bytes | memoryview, depth: int = 0) -> None:

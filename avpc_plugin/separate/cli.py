@@ -8,15 +8,11 @@ no file under a final name.
 
 from __future__ import annotations
 
-import contextlib
-import signal
-import threading
 import time
 import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import FrameType
 
 import click
 
@@ -30,6 +26,7 @@ from avpc_plugin.audio.io import (
     check_output_format,
     is_video_container,
 )
+from avpc_plugin.interrupts import sigterm_raises
 from avpc_plugin.separate.output import DEFAULT_TEMPLATE, output_paths
 from avpc_plugin.separate.progress import progress_bar
 from avpc_plugin.separate.query import StemQuery, parse_stem_spec
@@ -206,7 +203,7 @@ def separate_command(
 
     outcomes: list[_Outcome] = []
     claimed: dict[Path, Path] = {}
-    with _sigterm_unwinds():
+    with sigterm_raises(lambda number: SystemExit(128 + number)):  # stems unwind, exit 143
         for path in files:
             outcomes.append(
                 _separate_one(
@@ -229,25 +226,6 @@ def separate_command(
     failed = sum(not outcome.ok for outcome in outcomes)
     if failed:
         raise click.ClickException(f"{failed} of {len(outcomes)} input(s) failed")
-
-
-@contextlib.contextmanager
-def _sigterm_unwinds() -> Iterator[None]:
-    """While inside, SIGTERM (a cluster's time limit, ``kill``) unwinds like Ctrl-C, so the
-    stems being written are removed, and the exit status is 143. Main thread only (elsewhere
-    Python cannot take signals); the previous handler comes back on leaving."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def unwind(number: int, frame: FrameType | None) -> None:
-        raise SystemExit(128 + number)
-
-    previous = signal.signal(signal.SIGTERM, unwind)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
 
 
 def _message(err: BaseException) -> str:

@@ -596,14 +596,11 @@ class Separator:
         if source.path is None or not is_video_container(source.path):
             return list(stems)
         own = source.path.resolve()
-        if all(cls._video_of(stem, source).resolve() != own for stem in stems):
-            return list(stems)
-        gap = audio_start_in_video(source.path)
+        watching = [cls._video_of(stem, source).resolve() == own for stem in stems]
+        gap = audio_start_in_video(source.path) if any(watching) else 0.0
         return [
-            dataclasses.replace(stem, offset=stem.offset + gap)
-            if gap and cls._video_of(stem, source).resolve() == own
-            else stem
-            for stem in stems
+            dataclasses.replace(stem, offset=stem.offset + gap) if watches and gap else stem
+            for stem, watches in zip(stems, watching, strict=True)
         ]
 
     @classmethod

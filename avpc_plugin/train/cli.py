@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import signal
-import threading
 from pathlib import Path
-from types import FrameType
 
 import click
+
+from avpc_plugin.interrupts import sigterm_raises
 
 
 @click.command("train")
@@ -35,35 +34,28 @@ def train_command(config_file: Path, resume: bool, device: str | None, no_progre
     except ValueError as err:
         raise click.BadParameter(str(err), param_hint="--device") from None
     finished = False
-    main_thread = threading.current_thread() is threading.main_thread()
     # a cluster's time limit (SIGTERM) stops the run as Ctrl-C does
-    previous = signal.signal(signal.SIGTERM, _interrupt) if main_thread else None
-    try:
-        train_set, val_set = build_datasets(config, ctx)
-        trainer = Trainer(config, train_set, val_set, ctx, progress=not no_progress)
-        state = trainer.fit(resume=resume)
-        finished = True
-    except (ConfigError, TrainingError, CheckpointError) as err:
-        raise click.ClickException(str(err)) from None
-    except KeyboardInterrupt:  # Ctrl-C, or SIGTERM below: the epoch checkpoints are intact
-        if ctx.is_main:
-            click.echo(
-                f"\nstopped; go on from the last epoch checkpoint with: avpc train "
-                f"{config_file} --resume",
-                err=True,
-            )
-        raise SystemExit(130) from None
-    finally:
-        if main_thread:
-            signal.signal(signal.SIGTERM, previous)
-        shutdown_distributed(wait_for_peers=finished)  # a failed peer would never reach a barrier
+    with sigterm_raises(lambda number: KeyboardInterrupt()):
+        try:
+            train_set, val_set = build_datasets(config, ctx)
+            trainer = Trainer(config, train_set, val_set, ctx, progress=not no_progress)
+            state = trainer.fit(resume=resume)
+            finished = True
+        except (ConfigError, TrainingError, CheckpointError) as err:
+            raise click.ClickException(str(err)) from None
+        except KeyboardInterrupt:  # Ctrl-C or SIGTERM: the epoch checkpoints are intact
+            if ctx.is_main:
+                click.echo(
+                    f"\nstopped; go on from the last epoch checkpoint with: avpc train "
+                    f"{config_file} --resume",
+                    err=True,
+                )
+            raise SystemExit(130) from None
+        finally:
+            shutdown_distributed(wait_for_peers=finished)  # a failed peer never reaches a barrier
     if ctx.is_main:
         best = config.out_dir / state.best if state.best else None
         click.echo(
             f"trained {state.epoch} epochs ({state.step} steps) into {config.out_dir}; best model: "
             f"{best if best else 'none (no valid validation score)'}"
         )
-
-
-def _interrupt(number: int, frame: FrameType | None) -> None:
-    raise KeyboardInterrupt
