@@ -2,16 +2,24 @@
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
-# torch and torchvision are pinned to a matching pair (torchvision's compiled ops must match torch).
-TORCH_PINS ?= torch==2.14.1 torchvision==0.29.1
+PIP := $(BIN)/python -m pip --quiet --disable-pip-version-check
+# requirements.lock is the exact tested set (every package, with hashes) for CPython 3.11 on
+# Linux x86-64: `make lock` compiles it from pyproject.toml with uv, pip installs it.
+LOCK := requirements.lock
+LOCK_PYTHON := 3.11
+LOCK_PLATFORM := x86_64-manylinux_2_28
+# The torch/torchvision pair the lock takes (torchvision's compiled ops must match torch).
+TORCH_PAIR := torch==2.14.1 torchvision==0.29.1
+UV_VERSION := 0.13.10
 
-.PHONY: test lint typecheck unit demo bench corpus-deps clean
+.PHONY: test lint typecheck unit demo bench corpus-deps lock test-latest clean
 
-$(BIN)/.installed: pyproject.toml Makefile .ci/system-deps.sh
+$(BIN)/.installed: $(LOCK) pyproject.toml Makefile .ci/system-deps.sh .ci/check-python.sh
 	.ci/system-deps.sh
+	.ci/check-python.sh $(PYTHON) $(LOCK_PYTHON)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check $(TORCH_PINS)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[test]' $(TORCH_PINS)
+	$(PIP) install --require-hashes --no-deps -r $(LOCK)
+	$(PIP) install --no-deps --no-build-isolation -e .
 	touch $@
 
 lint: $(BIN)/.installed
@@ -45,7 +53,27 @@ bench: $(BIN)/.installed
 # The large train-set sources (soundfonts and pictures) for `avpc data synth --split train`.
 corpus-deps: $(BIN)/.installed
 	AVPC_EXTRA_PACKAGES="fluid-soundfont-gm musescore-general-soundfont opl3-soundfont openclipart-svg" .ci/system-deps.sh
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[data]' $(TORCH_PINS)
+
+# Recompile the lock from pyproject.toml (newest releases the ranges allow, torch pair fixed).
+lock:
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(PIP) install uv==$(UV_VERSION)
+	printf '%s\n' $(TORCH_PAIR) > $(VENV)/lock-constraints.txt
+	$(BIN)/uv pip compile pyproject.toml --extra test --extra data --quiet --generate-hashes \
+		--python-version $(LOCK_PYTHON) --python-platform $(LOCK_PLATFORM) \
+		--constraint $(VENV)/lock-constraints.txt --custom-compile-command "make lock" -o $(LOCK)
+
+# The suite against the newest releases pyproject.toml's ranges allow, in a venv of its own:
+# it first lists the packages that moved away from the lock, then runs what `make test` runs.
+LATEST := .venv-latest
+test-latest:
+	.ci/system-deps.sh
+	test -x $(LATEST)/bin/python || $(PYTHON) -m venv $(LATEST)
+	$(LATEST)/bin/python -m pip install --quiet --disable-pip-version-check --upgrade -e '.[test,data]'
+	touch $(LATEST)/bin/.installed
+	$(LATEST)/bin/python .ci/lock_drift.py $(LOCK)
+	$(MAKE) --no-print-directory lint typecheck unit BIN=$(LATEST)/bin VENV=$(LATEST) \
+		--assume-old=$(LATEST)/bin/.installed
 
 clean:
-	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(LATEST) .mypy_cache .pytest_cache .ruff_cache

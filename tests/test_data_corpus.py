@@ -129,9 +129,10 @@ def test_synth_writes_requested_clips_deterministically(tmp_path: Path) -> None:
             assert (f.samplerate, f.num_channels, f.frames) == (11025, 1, 22050)
         with av.open(str(tmp_path / "a" / record.video)) as container:
             stream = container.streams.video[0]
+            frame_rate = float(stream.average_rate)
             decoded = [frame.to_ndarray(format="rgb24") for frame in container.decode(stream)]
         assert len(decoded) == 16 and decoded[0].shape == (64, 64, 3)
-        assert float(stream.average_rate) == 8.0
+        assert frame_rate == 8.0
         instrument = INSTRUMENTS[record.instrument]
         assert instrument.low <= record.pitch_low <= record.pitch_high <= instrument.high
     # Same seed, same files, whether made in this process or spread over two workers.
