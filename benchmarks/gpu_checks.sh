@@ -1,17 +1,17 @@
 #!/usr/bin/env bash
-# The GPU checks of a device session, as one command: CUDA correctness first (the nets, the
-# training objectives and the Separator under the product's own autocast), then the GPU rows of
-# docs/benchmarks.md (sound nets, training throughput, end-to-end separation).
+# The GPU checks as one command: CUDA correctness first (the nets, the training objectives and
+# the Separator under the product's own autocast), then the GPU rows of docs/benchmarks.md
+# (sound nets, training throughput, end-to-end separation).
 #
-# Run on the device machine from the repository root, after `benchmarks/device_tree.sh slim`
-# here (docs/benchmarks.md, "GPU rows: a device session"):
+# Run on a machine with a CUDA GPU, from the repository root (docs/benchmarks.md, "Measuring the
+# GPU rows"):
 #
 #   bash benchmarks/gpu_checks.sh            # logs and tables into $OUT (else ./gpu-checks)
 #   DEVICE=cpu bash benchmarks/gpu_checks.sh # the same flow on the CPU, to check the script
 #
-# Wheels under .whl/ (the packages the device image lacks) are installed into /tmp/site first.
-# Each step writes its own log; a failing step does not stop the later ones, and the exit status
-# is the number of steps that failed.
+# On an offline machine that lacks some packages, put their wheels under .whl/ first: they are
+# installed into /tmp/site. Each step writes its own log; a failing step does not stop the later
+# ones, and the exit status is the number of steps that failed.
 set -uo pipefail
 
 device=${DEVICE:-cuda}

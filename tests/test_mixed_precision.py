@@ -6,8 +6,8 @@ no GPU, so on the CPU these tests wrap the same code in the CPU's autocast, whic
 convolutions and matrix products to the low precision and leaves elementwise ops to type
 promotion, as CUDA's does: a mix of float32 and low-precision tensors that an op refuses
 (``torch.lerp`` takes one dtype) fails here as there. Where a GPU is present the tests also run
-on it, through the product's own autocast (``pytest tests/test_mixed_precision.py`` is the first
-check of a GPU session).
+on it, through the product's own autocast (``benchmarks/gpu_checks.sh`` runs them first on a GPU
+machine).
 """
 
 from __future__ import annotations

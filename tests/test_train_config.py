@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
+import os
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -102,7 +105,11 @@ def test_missing_required_key_and_bad_toml(tmp_path: Path) -> None:
         load_config(path)
 
 
-@pytest.mark.parametrize("file", sorted(CONFIGS.glob("*.toml")), ids=lambda p: p.name)
+@pytest.mark.parametrize(
+    "file",
+    sorted([*CONFIGS.glob("*.toml"), *CONFIGS.glob("experiments/*.toml")]),
+    ids=lambda p: str(p.relative_to(CONFIGS)),
+)
 def test_shipped_configs_are_valid(file: Path) -> None:
     config = load_config(file, check_data=False)
     assert config.name and config.train.epochs > 0
@@ -173,14 +180,33 @@ def test_bad_extends_is_named(tmp_path: Path, child: str, message: str) -> None:
     assert message in str(raised.value) and str(path) in str(raised.value)
 
 
+def _same_place(value: Any) -> Any:
+    """``value`` (a config section) with every path normalised: configs/experiments/../../data
+    and configs/../data name one folder."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return _same_place(dataclasses.asdict(value))
+    if isinstance(value, dict):
+        return {key: _same_place(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_same_place(item) for item in value]
+    if isinstance(value, Path) or (isinstance(value, str) and "/" in value):
+        return os.path.normpath(value)
+    return value
+
+
 def test_experiment_configs_only_state_what_differs() -> None:
-    """Each shipped experiment config extends a recipe and equals it but for what it states."""
+    """Each experiment config (configs/experiments/) extends a recipe in configs/ and equals it
+    but for what it states; its relative paths name the recipe's folders."""
     recipe = load_config(CONFIGS / "avpc_synth_cpu.toml", check_data=False)
-    longer = load_config(CONFIGS / "avpc_synth_cpu_900.toml", check_data=False)
+    longer = load_config(CONFIGS / "experiments" / "avpc_synth_cpu_900.toml", check_data=False)
     assert longer.train.epochs == 9 and longer.out_dir != recipe.out_dir
-    assert (longer.model, longer.data, longer.optim) == (recipe.model, recipe.data, recipe.optim)
+    assert longer.out_dir.resolve().parent == recipe.out_dir.resolve().parent
+    assert _same_place((longer.model, longer.data, longer.optim)) == _same_place(
+        (recipe.model, recipe.data, recipe.optim)
+    )
     for arch in ("avpc", "sop"):
         plain = load_config(CONFIGS / f"{arch}_synth_cpu.toml", check_data=False)
-        eq = load_config(CONFIGS / f"{arch}_synth_cpu_eq.toml", check_data=False)
+        eq = load_config(CONFIGS / "experiments" / f"{arch}_synth_cpu_eq.toml", check_data=False)
         assert (plain.data.audio_augment, eq.data.audio_augment) == (0.0, 0.5)
-        assert eq.model == plain.model and eq.train == plain.train and eq.optim == plain.optim
+        assert _same_place(eq.model) == _same_place(plain.model)
+        assert eq.train == plain.train and eq.optim == plain.optim
