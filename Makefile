@@ -44,7 +44,7 @@ bench: $(BIN)/.installed
 
 # The large train-set sources (soundfonts and pictures) for `avpc data synth --split train`.
 corpus-deps: $(BIN)/.installed
-	AVPC_EXTRA_PACKAGES="fluid-soundfont-gm musescore-general-soundfont opl3-soundfont openclipart-svg" .ci/system-deps.sh
+	AVPC_EXTRA_PACKAGES="fluid-soundfont-gm musescore-general-soundfont opl3-soundfont openclipart-svg stk" .ci/system-deps.sh
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[data]' $(TORCH_PINS)
 
 clean:

@@ -11,6 +11,7 @@ PACKAGES=(
   libcairo2           # SVG rasterising for corpus pictures (cairosvg)
   timgm6mb-soundfont  # 6 MB GM soundfont: the val split's sounds (and the tests')
   fonts-noto-color-emoji  # 10 MB: the val split's instrument pictures
+  stk                 # ~1 MB: stk-demo + rawwaves, the corpus's physical-model sounds (tests skip without)
 )
 
 # Callers add packages for optional work (e.g. `make corpus-deps`) through AVPC_EXTRA_PACKAGES.

@@ -84,16 +84,17 @@ def apply_room(audio: np.ndarray, sample_rate: int, room: RoomSettings) -> np.nd
         LowShelfFilter,
         PeakFilter,
         Pedalboard,
+        Plugin,
         Reverb,
     )
 
     audio = np.ascontiguousarray(audio, dtype=np.float32)
     rng = np.random.default_rng(room.seed)
+    effects: list[Plugin] = []
     if room.reverb == "impulse":
         audio = _convolve_room(audio, sample_rate, room, rng)
-        effects = []
     else:
-        effects = [
+        effects += [
             Reverb(
                 room_size=room.room_size,
                 damping=room.damping,
@@ -137,7 +138,7 @@ def _convolve_room(
     for _ in range(int(rng.integers(3, 9))):
         tail[:, int(rng.uniform(0.002, 0.04) * sample_rate)] += float(rng.uniform(0.3, 1.0))
     tail /= np.sqrt(np.sum(tail**2, axis=-1, keepdims=True)) + 1e-12
-    wet = fftconvolve(audio, tail, axis=-1)[:, : audio.shape[-1]]
+    wet = fftconvolve(audio, tail, axes=-1)[:, : audio.shape[-1]]
     dry_rms = np.sqrt(np.mean(audio**2)) + 1e-12
     wet *= dry_rms / (np.sqrt(np.mean(wet**2)) + 1e-12)
     return (1.0 - room.wet_level) * audio + 2.0 * room.wet_level * wet

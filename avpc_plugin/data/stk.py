@@ -143,7 +143,7 @@ STK_VOICES: dict[str, tuple[StkVoice, ...]] = {
             low=40,
             high=81,
             tuning=_BOWED_TUNING,
-            controls=(Control(2, 95.0, 115.0), *_vibrato((4.0, 20.0))),
+            controls=(Control(2, 108.0, 122.0), *_vibrato((1.0, 6.0))),
         ),
     ),
     "clarinet": (
@@ -160,7 +160,7 @@ STK_VOICES: dict[str, tuple[StkVoice, ...]] = {
             low=62,
             high=90,
             tuning=_BOWED_TUNING,
-            controls=(Control(2, 95.0, 115.0), *_vibrato((15.0, 40.0))),
+            controls=(Control(2, 108.0, 122.0), *_vibrato((4.0, 12.0))),
         ),
     ),
     "flute": (
@@ -187,7 +187,7 @@ STK_VOICES: dict[str, tuple[StkVoice, ...]] = {
             low=55,
             high=90,
             tuning=_BOWED_TUNING,
-            controls=(Control(2, 95.0, 115.0), *_vibrato((8.0, 30.0))),
+            controls=(Control(2, 108.0, 122.0), *_vibrato((2.0, 8.0))),
         ),
     ),
 }

@@ -37,10 +37,16 @@ FAMILIES: tuple[Family, ...] = ("soundfont", "stk", "additive")
 class Voice(Protocol):
     """One clip's sound source."""
 
-    family: Family
-    name: str
-    """What played, as the corpus index records it (``"FluidR3_GM.sf2"``, ``"stk:Bowed"``,
-    ``"additive:clarinet"``)."""
+    @property
+    def family(self) -> Family:
+        """The family this voice belongs to."""
+        ...
+
+    @property
+    def name(self) -> str:
+        """What played, as the corpus index records it (``"FluidR3_GM.sf2"``, ``"stk:Bowed"``,
+        ``"additive:clarinet"``)."""
+        ...
 
     def render(
         self, notes: tuple[Note, ...], duration: float, room: RoomSettings | None
