@@ -52,7 +52,7 @@ bench: $(BIN)/.installed
 
 # The large train-set sources (soundfonts and pictures) for `avpc data synth --split train`.
 corpus-deps: $(BIN)/.installed
-	AVPC_EXTRA_PACKAGES="fluid-soundfont-gm musescore-general-soundfont opl3-soundfont openclipart-svg" .ci/system-deps.sh
+	AVPC_EXTRA_PACKAGES="fluid-soundfont-gm musescore-general-soundfont opl3-soundfont" .ci/system-deps.sh
 
 # Recompile the lock from pyproject.toml (newest releases the ranges allow, torch pair fixed).
 lock:

@@ -12,6 +12,7 @@ PACKAGES=(
   timgm6mb-soundfont  # 6 MB GM soundfont: the val split's sounds (and the tests')
   fonts-noto-color-emoji  # 10 MB: the val split's instrument pictures
   openclipart-svg     # 25 MB download: drawings of both splits (the demo's and the val set's too)
+  stk                 # ~1 MB: stk-demo + rawwaves, the corpus's physical-model sounds (tests skip without)
 )
 
 # The versions the published figures (README, model cards, docs/benchmarks.md) and the test

@@ -73,6 +73,21 @@ def data_group() -> None:
     help="Share of an instrument's clips played by a relative (viola for violin, contrabass "
     "for cello, ...; see avpc_plugin/data/instruments.py) for timbre variety.",
 )
+@click.option(
+    "--family",
+    "families",
+    type=click.Choice(["soundfont", "stk", "additive"]),
+    multiple=True,
+    default=("soundfont",),
+    show_default=True,
+    help="A sound family train clips draw among (repeat: --family soundfont --family stk "
+    "--family additive); soundfont is always one. Val clips play their soundfont.",
+)
+@click.option(
+    "--varied-rooms",
+    is_flag=True,
+    help="Also vary each clip's reverb kind, microphone colour and noise floor.",
+)
 @click.option("--workers", type=click.IntRange(min=1), default=2, show_default=True)
 def synth(
     out: Path,
@@ -88,6 +103,8 @@ def synth(
     audio_in_video: bool,
     soundfonts: tuple[Path, ...],
     kin_share: float,
+    families: tuple[str, ...],
+    varied_rooms: bool,
     workers: int,
 ) -> None:
     """Render solo instrument clips (wav + mp4) and their index."""
@@ -112,6 +129,8 @@ def synth(
         audio_in_video=audio_in_video,
         extra_soundfonts=soundfonts,
         kin_share=kin_share,
+        families=tuple(dict.fromkeys(("soundfont", *families))),
+        varied_rooms=varied_rooms,
     )
     with tqdm(total=clips, unit="clip", disable=None) as bar:
         records = synthesize_corpus(
@@ -125,7 +144,9 @@ def synth(
             progress=lambda done, total: bar.update(1),
         )
     click.echo(f"wrote {clips} {split} clips to {out}")
-    fonts = Counter(record.soundfont for record in records)
+    sounds = Counter(record.family for record in records)
+    click.echo("sound families: " + ", ".join(f"{n} {k}" for n, k in sorted(sounds.items())))
+    fonts = Counter(record.soundfont for record in records if record.soundfont)
     click.echo("soundfonts: " + ", ".join(f"{name} {n}" for name, n in sorted(fonts.items())))
     kinds = Counter(record.picture.split(":", 1)[0] for record in records)
     click.echo("pictures: " + ", ".join(f"{kind} {n}" for kind, n in sorted(kinds.items())))

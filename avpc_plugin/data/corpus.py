@@ -13,7 +13,10 @@ order, every other choice (soundfont, picture, melody, room, motion, camera) is 
 made in any order on any number of worker processes, on machines that hold the same soundfonts and
 picture packages (``make corpus-deps``): which of them a split may use is what is installed, and
 a class with one picture source draws no number for it, so a missing package changes the later
-draws too (``avpc data synth`` prints how many clips each soundfont and picture kind made).
+draws too (``avpc data synth`` prints how many clips each sound family, soundfont and picture
+kind made). A train corpus may mix sound families (``SynthConfig.families``: soundfonts, STK
+physical models, additive templates; see :mod:`avpc_plugin.data.voices`); the family is drawn
+from a spawned generator, like the kin program, so it changes no other draw.
 Whether a clip plays a kin instrument's program (``SynthConfig.kin_share``) is drawn from a
 generator spawned off that one, so the same seed with and without kin gives the same performances
 (melody, soundfont, picture, room, camera) played by other instruments.
@@ -39,12 +42,13 @@ from avpc_plugin.data.pictures import (
     picture_sources,
     random_background,
 )
-from avpc_plugin.data.render import (
-    RoomSettings,
-    SoundfontRenderer,
-    Split,
-    check_extra_soundfonts,
-    find_soundfonts,
+from avpc_plugin.data.render import Split, check_extra_soundfonts, find_soundfonts
+from avpc_plugin.data.room import RoomSettings
+from avpc_plugin.data.voices import (
+    SoundfontVoice,
+    Voice,
+    available_families,
+    draw_voice,
 )
 
 INDEX_NAME = "index.jsonl"
@@ -74,6 +78,14 @@ class SynthConfig:
     """Share of an instrument's clips, in ``[0, 1]``, played with one of its kin's GM programs
     (:attr:`~avpc_plugin.data.instruments.Instrument.kin`: a viola for the violin, a contrabass
     for the cello, ...) for timbre variety; instruments without kin always play their own."""
+    families: tuple[str, ...] = ("soundfont",)
+    """Sound families a train clip draws among (:data:`~avpc_plugin.data.voices.FAMILIES`:
+    ``"soundfont"``, ``"stk"``, ``"additive"``; ``"soundfont"`` must be one); val clips always
+    play their soundfont. ``"stk"`` is skipped where ``stk-demo`` is not installed."""
+    varied_rooms: bool = False
+    """Also vary the reverb kind, microphone colour and noise floor of every clip
+    (:meth:`~avpc_plugin.data.room.RoomSettings.random`); melodies, pictures and cameras stay
+    the same as without."""
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.kin_share <= 1.0:
@@ -84,6 +96,7 @@ class SynthConfig:
             raise ValueError(f"size: expected an even number of pixels >= 32, got {self.size}")
         if self.fps <= 0:
             raise ValueError(f"fps: expected > 0, got {self.fps}")
+        available_families("val", self.families)  # raises on an unknown family
 
     @property
     def n_frames(self) -> int:
@@ -107,6 +120,11 @@ class ClipRecord:
     frames: int
     size: int
     soundfont: str
+    """The soundfont played (family ``"soundfont"``), else ``""``."""
+    family: str
+    """The sound family: ``"soundfont"``, ``"stk"`` or ``"additive"``."""
+    sound: str
+    """What played: the soundfont file, ``"stk:<model>"`` or ``"additive:<class>"``."""
     program: int
     picture: str
     tempo: float
@@ -128,9 +146,12 @@ class SoloPerformance:
     """float32 ``(channels, duration * sample_rate)``, peak in ``[0.3, 0.9]``."""
     frames: np.ndarray
     """RGB uint8 ``(n_frames, size, size, 3)``, moving with the audio."""
+    voice: Voice
+    """What played it (its ``family`` and ``name``)."""
     soundfont: Path
+    """The soundfont drawn for the clip (played only when ``voice.family`` is soundfont)."""
     program: int
-    """The 0-based GM program played: the instrument's own or one of its kin's."""
+    """The 0-based GM program drawn: the instrument's own or one of its kin's."""
     picture: PictureSource
     performance: Performance
 
@@ -143,10 +164,12 @@ def perform_solo(
     Every random choice (soundfont, picture, melody, room, level, motion, backdrop, camera) is
     drawn from ``rng`` in a fixed order, so the same generator state gives the same performer;
     the program (:func:`pick_program`) comes from a generator spawned off ``rng``, which leaves
-    ``rng``'s draws as they are.
+    ``rng``'s draws as they are, and so does the train split's sound family
+    (:func:`~avpc_plugin.data.voices.draw_voice`) and, with ``config.varied_rooms``, the
+    microphone and noise floor.
 
     Raises:
-        RuntimeError: the soundfont rendered silence.
+        RuntimeError: the voice rendered silence.
     """
     instrument = get_instrument(instrument_name)
     soundfonts = sorted(find_soundfonts(split), key=lambda p: p.name)
@@ -159,13 +182,14 @@ def perform_solo(
     pitches = [note.pitch for note in performance.notes]
     program = pick_program(instrument, config.kin_share, (min(pitches), max(pitches)), rng)
     vibrato = int(rng.integers(0, 50)) if instrument.behaviour == "sustained" else 0
-    renderer = _renderer(soundfont, config.sample_rate, config.stereo)
-    audio = renderer.render(
-        performance.notes, program, config.duration, vibrato, RoomSettings.random(rng)
-    )
+    sampled = SoundfontVoice(soundfont, program, vibrato, config.sample_rate, config.stereo)
+    families = available_families(split, config.families)
+    voice = draw_voice(instrument, (min(pitches), max(pitches)), families, sampled, rng)
+    room = RoomSettings.random(rng, varied=config.varied_rooms)
+    audio = voice.render(performance.notes, config.duration, room)
     peak = float(np.abs(audio).max())
-    if peak <= 0:
-        raise RuntimeError(f"{soundfont.name} rendered silence for {instrument.name}")
+    if not np.isfinite(peak) or peak <= 0:
+        raise RuntimeError(f"{voice.name} rendered silence for {instrument.name}")
     audio *= float(rng.uniform(0.3, 0.9)) / peak
 
     loudness, onsets = frame_envelopes(audio, config.sample_rate, config.fps, config.n_frames)
@@ -174,7 +198,7 @@ def perform_solo(
     frames = render_frames(
         load_picture(picture, config.size), background, motion, Camera.random(rng), rng
     )
-    return SoloPerformance(audio, frames, soundfont, program, picture, performance)
+    return SoloPerformance(audio, frames, voice, soundfont, program, picture, performance)
 
 
 def pick_program(
@@ -212,7 +236,7 @@ def synth_clip(out: Path, split: Split, index: int, seed: int, config: SynthConf
     except RuntimeError as error:
         raise RuntimeError(f"clip {index}: {error}") from None
     audio, frames, performance = solo.audio, solo.frames, solo.performance
-    soundfont, picture = solo.soundfont, solo.picture
+    voice, picture = solo.voice, solo.picture
 
     clip_id = f"{split}_{index:06d}"
     audio_rel, video_rel = f"audio/{clip_id}.wav", f"video/{clip_id}.mp4"
@@ -236,7 +260,9 @@ def synth_clip(out: Path, split: Split, index: int, seed: int, config: SynthConf
         fps=config.fps,
         frames=config.n_frames,
         size=config.size,
-        soundfont=soundfont.name,
+        soundfont=voice.name if voice.family == "soundfont" else "",
+        family=voice.family,
+        sound=voice.name,
         program=solo.program,
         picture=picture.key,
         tempo=round(performance.tempo, 2),
@@ -249,17 +275,6 @@ def synth_clip(out: Path, split: Split, index: int, seed: int, config: SynthConf
         seed=seed,
         index=index,
     )
-
-
-_RENDERERS: dict[tuple[Path, int, bool], SoundfontRenderer] = {}
-
-
-def _renderer(soundfont: Path, sample_rate: int, stereo: bool) -> SoundfontRenderer:
-    """One renderer per soundfont and format per process (opening one costs ~50 ms)."""
-    key = (soundfont, sample_rate, stereo)
-    if key not in _RENDERERS:
-        _RENDERERS[key] = SoundfontRenderer(soundfont, sample_rate, stereo)
-    return _RENDERERS[key]
 
 
 def _synth_job(args: tuple[Path, Split, int, int, SynthConfig]) -> ClipRecord:

@@ -21,15 +21,14 @@ from __future__ import annotations
 import functools
 import os
 from ctypes import c_int, c_void_p
-from dataclasses import dataclass
-from math import gcd
 from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
-from scipy.signal import resample_poly
 
 from avpc_plugin.data.melodies import Note
+from avpc_plugin.data.rates import resample, synth_rate
+from avpc_plugin.data.room import RoomSettings, apply_room
 
 Split = Literal["train", "val"]
 
@@ -104,26 +103,6 @@ def check_extra_soundfonts(split: Split, files: tuple[Path, ...]) -> None:
             )
 
 
-@dataclass(frozen=True)
-class RoomSettings:
-    """A pedalboard ``Reverb`` setting: sizes and levels in 0..1."""
-
-    room_size: float
-    damping: float
-    wet_level: float
-    width: float
-
-    @staticmethod
-    def random(rng: np.random.Generator) -> RoomSettings:
-        """A plausible room, from a dry studio to a reverberant hall."""
-        return RoomSettings(
-            room_size=float(rng.uniform(0.1, 0.85)),
-            damping=float(rng.uniform(0.2, 0.8)),
-            wet_level=float(rng.uniform(0.03, 0.3)),
-            width=float(rng.uniform(0.5, 1.0)),
-        )
-
-
 class SoundfontRenderer:
     """Plays notes on one soundfont with FluidSynth and returns float waveforms.
 
@@ -139,14 +118,12 @@ class SoundfontRenderer:
     """
 
     def __init__(self, soundfont: str | Path, sample_rate: int, stereo: bool = False) -> None:
-        if sample_rate < 8000:
-            raise ValueError(f"sample_rate: expected >= 8000 Hz, got {sample_rate}")
+        self.synth_rate = synth_rate(sample_rate)  # raises on a rate under 8 kHz
         self.soundfont = Path(soundfont)
         if not self.soundfont.is_file():
             raise FileNotFoundError(f"soundfont: no such file {self.soundfont}")
         self.sample_rate = sample_rate
         self.stereo = stereo
-        self.synth_rate = sample_rate if sample_rate >= 22050 else 2 * sample_rate
         self._api = _fluidsynth_api()
         self._owner: Any = self._new_synth()
         sfid = self._owner.sfload(str(self.soundfont))
@@ -228,12 +205,8 @@ class SoundfontRenderer:
             synth.delete()
         audio = out.T if self.stereo else out.mean(axis=1, keepdims=True).T
         if room is not None:
-            audio = _apply_room(audio, rate, room)
-        if rate != self.sample_rate:
-            g = gcd(rate, self.sample_rate)
-            audio = resample_poly(audio, self.sample_rate // g, rate // g, axis=-1)
-        length = round(duration * self.sample_rate)
-        return np.ascontiguousarray(audio[:, :length], dtype=np.float32)
+            audio = apply_room(audio, rate, room)
+        return resample(audio, rate, self.sample_rate, round(duration * self.sample_rate))
 
     def _write(self, synth: Any, out: np.ndarray, start: int, stop: int) -> int:
         """Synthesize frames ``start:stop`` into the interleaved ``(frames, 2)`` buffer ``out``."""
@@ -282,20 +255,3 @@ def _fluidsynth_api() -> dict[str, Any]:
     )
     set_log(2, None, None)  # FLUID_WARN: "no preset on channel N" while a fresh synth is empty
     return api
-
-
-def _apply_room(audio: np.ndarray, sample_rate: int, room: RoomSettings) -> np.ndarray:
-    from pedalboard import Pedalboard, Reverb
-
-    board = Pedalboard(
-        [
-            Reverb(
-                room_size=room.room_size,
-                damping=room.damping,
-                wet_level=room.wet_level,
-                dry_level=1.0 - room.wet_level,
-                width=room.width,
-            )
-        ]
-    )
-    return board(np.ascontiguousarray(audio, dtype=np.float32), sample_rate)

@@ -117,7 +117,7 @@ def synth_scene(
                 solo=f"solo_{k}.wav",
                 box=(k / count, 0.0, 1 / count, 1.0),
                 pan=pan,
-                soundfont=solo.soundfont.name,
+                soundfont=solo.voice.name,
                 picture=solo.picture.key,
             )
         )
