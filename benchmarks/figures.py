@@ -3,8 +3,8 @@ measured them, so that no hand-typed copy can drift.
 
 A quoted figure lives in a marked block, ``<!-- figures:NAME -->`` ... ``<!-- /figures:NAME -->``:
 
-- ``results`` (README.md) and ``scores`` (models/cards/avpc-synth.md): tables rendered from the
-  quality benchmark's JSON files (``docs/quality*/quality.json``, written by
+- ``results`` (README.md) and ``scores`` (the model cards): tables rendered from the quality
+  benchmark's JSON files (``docs/quality*/quality.json``, written by
   ``benchmarks/quality.py``);
 - ``demo`` (README.md): the score table ``avpc demo`` prints, copied from a demo's report.
 
@@ -28,6 +28,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 README = ROOT / "README.md"
 DEFAULT_CARD = ROOT / "models" / "cards" / "avpc-synth.md"
+BASELINE_CARD = ROOT / "models" / "cards" / "sop-synth.md"
 QUALITY = {
     "val": ROOT / "docs" / "quality" / "quality.json",
     "val, normalised": ROOT / "docs" / "quality-normalised" / "quality.json",
@@ -122,6 +123,19 @@ def card_scores_table(runs: dict[str, dict[str, Any]]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def baseline_card_table(runs: dict[str, dict[str, Any]]) -> str:
+    """The baseline's card: its 2-source SDR / NSDR on both sets beside the default model's."""
+    lines = ["| 2-source mixtures | val set SDR / NSDR | seen set SDR / NSDR |", "|---|---:|---:|"]
+    for system in (runs["val"]["baseline"], runs["val"]["model"]):
+        cells = [
+            f"{mean(runs[s], '2-source', system, 'sdr'):.2f} / "
+            f"{mean(runs[s], '2-source', system, 'nsdr'):.2f} dB"
+            for s in ("val", "seen")
+        ]
+        lines.append(f"| `{system}` | {cells[0]} | {cells[1]} |")
+    return "\n".join(lines) + "\n"
+
+
 def demo_block(report: str) -> str:
     """The score table of a demo's ``report.md`` (or of what ``avpc demo`` printed)."""
     start = report.index("| stem | SDR |")
@@ -133,6 +147,7 @@ def demo_block(report: str) -> str:
 JSON_BLOCKS: dict[tuple[Path, str], Callable[[dict[str, dict[str, Any]]], str]] = {
     (README, "results"): results_table,
     (DEFAULT_CARD, "scores"): card_scores_table,
+    (BASELINE_CARD, "scores"): baseline_card_table,
 }
 """The blocks made from the quality runs, by file and block name."""
 

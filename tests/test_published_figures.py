@@ -40,6 +40,7 @@ def test_a_changed_benchmark_file_makes_its_blocks_stale() -> None:
     assert figures.stale_blocks(runs) == [
         "README.md: block results",
         "models/cards/avpc-synth.md: block scores",
+        "models/cards/sop-synth.md: block scores",
     ]
 
 
