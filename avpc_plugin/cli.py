@@ -10,8 +10,8 @@ from avpc_plugin.data.cli import data_group
 from avpc_plugin.daw.cli import daw_group
 from avpc_plugin.demo import demo_command
 from avpc_plugin.engine.cli import engine_command
-from avpc_plugin.evaluate.cli import evaluate_command
-from avpc_plugin.presets_cli import presets_group
+from avpc_plugin.evaluate.cli import evaluate_command, tune_command
+from avpc_plugin.presets.cli import presets_group
 from avpc_plugin.separate.cli import separate_command
 from avpc_plugin.train.cli import train_command
 
@@ -45,6 +45,7 @@ main.add_command(data_group, "data")
 main.add_command(daw_group, "daw")
 main.add_command(demo_command, "demo")
 main.add_command(engine_command, "engine")
+presets_group.add_command(tune_command, "tune")
 main.add_command(presets_group, "presets")
 main.add_command(train_command, "train")
 main.add_command(evaluate_command, "evaluate")

@@ -36,6 +36,7 @@ from avpc_plugin.evaluate.benchmark import (
     separator_function,
 )
 from avpc_plugin.separate import Separator
+from avpc_plugin.stem_settings import reference_preset
 
 PICTURES = ("own", "training")
 """The two ways a set is scored: its own videos, and training clips' videos."""
@@ -132,7 +133,9 @@ def main() -> None:
         "scores": {},
     }
     for model in (args.model, args.baseline):
-        separator = Separator.from_pretrained(model, device=args.device, threshold=0.5)
+        separator = Separator.from_pretrained(
+            model, device=args.device, default_preset=reference_preset(0.5)
+        )
         name = Path(model).stem
         report["scores"][name] = {}
         for pictures in PICTURES:

@@ -40,6 +40,7 @@ from avpc_plugin.evaluate.benchmark import (
 )
 from avpc_plugin.metrics import METRIC_NAMES
 from avpc_plugin.separate import Separator
+from avpc_plugin.stem_settings import reference_preset
 
 Summary = dict[str, dict[str, dict[str, float]]]
 """``{"overall" | instrument: {metric: {"mean", "median", "count"}}}`` of one system."""
@@ -226,7 +227,7 @@ def main() -> None:
     args = parser.parse_args()
 
     started = time.perf_counter()
-    options = {"device": args.device, "threshold": args.threshold}
+    options = {"device": args.device, "default_preset": reference_preset(args.threshold)}
     model = Separator.from_pretrained(args.model, **options)
     baseline = Separator.from_pretrained(args.baseline, **options)
     names = [Path(args.model).stem, Path(args.baseline).stem]

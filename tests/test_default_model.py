@@ -26,6 +26,7 @@ from avpc_plugin.evaluate.benchmark import (
     separator_function,
 )
 from avpc_plugin.separate import Separator
+from avpc_plugin.stem_settings import reference_preset
 
 FIXTURE = Path(__file__).resolve().parent / "fixtures" / "default_model"
 EXPECTED = FIXTURE / "expected.json"
@@ -37,7 +38,9 @@ def fixture_scores() -> dict[str, Any]:
     entry = default_model()
     assert entry is not None, "the model registry has no default model"
     torch.manual_seed(0)
-    separator = Separator.from_pretrained(entry.name, device="cpu", threshold=0.5)
+    separator = Separator.from_pretrained(
+        entry.name, device="cpu", default_preset=reference_preset(0.5)
+    )
     result = evaluate_benchmark(
         read_manifest(FIXTURE), separator_function(separator), reference_rows=False
     )

@@ -28,6 +28,7 @@ from avpc_plugin.metrics import bss_eval
 from avpc_plugin.nets import build_net
 from avpc_plugin.presets import PRESETS_PATH_ENV
 from avpc_plugin.separate import Separator
+from avpc_plugin.stem_settings import reference_preset
 
 
 def tiny_model_and_benchmark(tmp_path: Path) -> tuple[Path, Path]:
@@ -130,7 +131,9 @@ def test_a_set_of_mixed_sizes_is_also_summarised_per_size(tmp_path: Path) -> Non
 
 def test_normalised_estimates_sum_to_the_mix_and_the_report_says_so(tmp_path: Path) -> None:
     bench, checkpoint = tiny_model_and_benchmark(tmp_path)
-    separator = Separator.from_pretrained(str(checkpoint), device="cpu", threshold=0.5)
+    separator = Separator.from_pretrained(
+        str(checkpoint), device="cpu", default_preset=reference_preset(0.5)
+    )
     mixture = read_manifest(bench)[0]
     audio, rate = read_audio(mixture.mix)
     assert rate == MODEL_RATE
@@ -170,7 +173,9 @@ def test_presets_that_binarise_at_half_reproduce_the_reference_estimates(
     bench, checkpoint = tiny_model_and_benchmark(tmp_path)
     monkeypatch.setenv(PRESETS_PATH_ENV, str(tmp_path / "presets"))
     write_tone_presets(tmp_path / "presets", '[mask]\nmode = "binary"\nthreshold = 0.5\n')
-    separator = Separator.from_pretrained(str(checkpoint), device="cpu", threshold=0.5)
+    separator = Separator.from_pretrained(
+        str(checkpoint), device="cpu", default_preset=reference_preset(0.5)
+    )
     mixtures = read_manifest(bench)
     mix = read_audio(mixtures[0].mix)[0].mean(0)
     presets = instrument_presets(mixtures)

@@ -14,7 +14,6 @@ from avpc_plugin.presets import (
     EffectSpec,
     Preset,
     PresetError,
-    build_post_chain,
     find_preset_file,
     list_presets,
     load_preset,
@@ -22,8 +21,9 @@ from avpc_plugin.presets import (
     preset_search_path,
     shipped_presets_dir,
 )
+from avpc_plugin.presets.cli import presets_group
 from avpc_plugin.presets.writer import child_preset_toml, preset_to_toml
-from avpc_plugin.presets_cli import presets_group
+from avpc_plugin.stem_settings import build_post_chain
 
 MUSIC_INSTRUMENTS = (
     "accordion",

@@ -19,7 +19,9 @@ from torch import Tensor, nn
 from avpc_plugin.audio.io import write_audio
 from avpc_plugin.audio.stft import stft
 from avpc_plugin.checkpoints import save_checkpoint
+from avpc_plugin.cli import main as avpc_main
 from avpc_plugin.evaluate.benchmark import read_manifest
+from avpc_plugin.evaluate.tune import knob_values, score_candidates, tune_preset
 from avpc_plugin.metrics import bss_eval
 from avpc_plugin.nets import build_net
 from avpc_plugin.nets.registry import register_net
@@ -33,13 +35,13 @@ from avpc_plugin.presets import (
     ResidualSettings,
     SmoothingSettings,
     VisualSettings,
+    load_preset,
     load_preset_file,
 )
-from avpc_plugin.presets.tune import knob_values, score_candidates, tune_preset
-from avpc_plugin.presets_cli import presets_group
-from avpc_plugin.separate import Separator, StemQuery
+from avpc_plugin.separate import Separator, StemQuery, parse_stem_spec
 from avpc_plugin.separate.fullrate import full_rate_stft_config, masks_to_full_rate
 from avpc_plugin.separate.refine import smooth_mask
+from avpc_plugin.stem_settings import reference_preset
 
 RATE = 22050
 
@@ -90,7 +92,8 @@ def separate_one(model: nn.Module, audio: np.ndarray, video: Path, preset: Any, 
 def test_default_preset_sounds_like_no_preset(video: Path) -> None:
     audio = noise()
     plain = separate_one(PatternMasks(), audio, video, None)
-    np.testing.assert_allclose(separate_one(PatternMasks(), audio, video, "default"), plain)
+    default = load_preset("default")
+    np.testing.assert_allclose(separate_one(PatternMasks(), audio, video, default), plain)
 
 
 def test_higher_threshold_gives_a_quieter_stem(video: Path) -> None:
@@ -106,9 +109,11 @@ def test_higher_threshold_gives_a_quieter_stem(video: Path) -> None:
         assert all(a > b for a, b in itertools.pairwise(energies)), (mode, energies)
 
 
-def test_binary_preset_matches_the_separator_threshold(video: Path) -> None:
+def test_a_stem_without_preset_follows_the_separators_default_preset(video: Path) -> None:
     audio = noise()
-    by_option = separate_one(PatternMasks(), audio, video, None, threshold=0.55)
+    by_option = separate_one(
+        PatternMasks(), audio, video, None, default_preset=reference_preset(0.55)
+    )
     by_preset = separate_one(
         PatternMasks(), audio, video, Preset(mask=MaskSettings("binary", 0.55))
     )
@@ -118,7 +123,7 @@ def test_binary_preset_matches_the_separator_threshold(video: Path) -> None:
 def test_highpass_post_chain_removes_low_frequency_energy(video: Path) -> None:
     audio = tones(100.0, 3000.0)
     chain = (EffectSpec("HighpassFilter", params=(("cutoff_frequency_hz", 1000.0),)),)
-    plain = separate_one(ConstantMasks(), audio, video, "default")
+    plain = separate_one(ConstantMasks(), audio, video, load_preset("default"))
     filtered = separate_one(ConstantMasks(), audio, video, Preset(post=chain))
     # pedalboard's HighpassFilter is first order (6 dB / octave): 3.3 octaves under the cutoff
     assert energy_at(filtered, 100.0) < 0.02 * energy_at(plain, 100.0)  # > 17 dB down
@@ -190,7 +195,7 @@ def test_smoothing_averages_the_mask_over_time_and_frequency() -> None:
 
 def test_smoothing_changes_the_separated_stem(video: Path) -> None:
     audio = noise()
-    plain = separate_one(PatternMasks(), audio, video, "default")
+    plain = separate_one(PatternMasks(), audio, video, load_preset("default"))
     smoothed = separate_one(PatternMasks(), audio, video, Preset(smoothing=SmoothingSettings(50.0)))
     assert np.abs(smoothed - plain).max() > 1e-3
 
@@ -201,7 +206,7 @@ def test_more_cycles_change_the_mask(video: Path) -> None:
     stems = [
         StemQuery(f"cycles{c}", video, preset=Preset(mask=MaskSettings(cycles=c))) for c in (1, 4)
     ]
-    stems.append(StemQuery("trained", video, preset="default"))
+    stems.append(StemQuery("trained", video, preset=load_preset("default")))
     audio = noise(0.5)
     result = Separator(model, device="cpu").separate(audio, RATE, stems, cycles=1)
     assert np.abs(result["cycles1"] - result["cycles4"]).max() > 1e-4
@@ -226,7 +231,7 @@ def test_residual_rules(video: Path, rule: str, residual_share: float) -> None:
 def test_frames_per_window_follows_each_stem(video: Path) -> None:
     model = ConstantMasks()
     stems = [
-        StemQuery("three", video, preset="default"),
+        StemQuery("three", video, preset=load_preset("default")),
         StemQuery("five", video, preset=Preset(visual=VisualSettings(5, 1.0))),
         StemQuery("three_again", video, preset=Preset(mask=MaskSettings(threshold=0.5))),
     ]
@@ -235,21 +240,24 @@ def test_frames_per_window_follows_each_stem(video: Path) -> None:
     assert sorted((frames.shape[1], frames.shape[3]) for frames in model.frames) == [(1, 3), (1, 5)]
 
 
-def test_bad_preset_fails_before_any_work(
-    video: Path, isolated_search_path: Path, tmp_path: Path
+def test_a_query_holds_a_preset_object_and_reads_no_file(video: Path) -> None:
+    with pytest.raises(
+        PresetError, match=r"stem 'a': preset: expected a Preset or None, got 'violin'"
+    ):
+        StemQuery("a", video, preset="violin")  # type: ignore[arg-type]
+
+
+def test_a_spec_reads_its_preset_with_the_callers_loader(
+    video: Path, isolated_search_path: Path
 ) -> None:
-    with pytest.raises(PresetError, match="stem 'a': unknown preset 'violn'; did you mean"):
-        StemQuery("a", video, preset="violn")
-    path = isolated_search_path / "fragile.toml"
-    path.write_text("[mask]\nthreshold = 0.2\n")
-    query = StemQuery("a", video, preset="fragile")
-    path.write_text("[mask]\nthreshold = 2.0\n")  # broken after the query was made
-    model = ConstantMasks()
-    with pytest.raises(PresetError, match=r"stem 'a': .*fragile.toml: mask.threshold"):
-        Separator(model, device="cpu").separate_to_files(
-            noise(), {"a": tmp_path / "a.wav"}, sample_rate=RATE, stems=[query]
-        )
-    assert model.frames == [] and not (tmp_path / "a.wav").exists()
+    with pytest.raises(ValueError, match="unknown preset 'violn'; did you mean"):
+        parse_stem_spec("a=violn", video, load_preset)
+    with pytest.raises(ValueError, match="this caller reads no presets by name"):
+        parse_stem_spec("a=violin", video)
+    (isolated_search_path / "fragile.toml").write_text("[mask]\nthreshold = 2.0\n")
+    with pytest.raises(ValueError, match=r"--stem 'a=fragile': .*fragile.toml: mask.threshold"):
+        parse_stem_spec("a=fragile", video, load_preset)
+    assert parse_stem_spec("a=violin", video, load_preset).preset == load_preset("violin")
 
 
 # ---------------------------------------------------------------------------------- bss_eval
@@ -365,16 +373,24 @@ def test_tune_never_lowers_sdr_when_every_change_hurts(benchmark_set: Path) -> N
 def test_tune_cli_writes_the_tuned_preset(benchmark_set: Path, tmp_path: Path) -> None:
     model = save_checkpoint(LevelNet(), tmp_path / "models", "loudness")
     out = tmp_path / "tuned"
-    args = ["tune", "violin", "--set", str(benchmark_set), "--model", str(model), "--out", str(out)]
+    args = [
+        "presets",
+        "tune",
+        "violin",
+        "--set",
+        str(benchmark_set),
+        "--model",
+        str(model),
+        "--out",
+        str(out),
+    ]
     args += ["--grid", "threshold=0.1,0.5"]
-    result = CliRunner().invoke(presets_group, args)
+    result = CliRunner().invoke(avpc_main, args)
     assert result.exit_code == 0, result.output
     tuned = load_preset_file(out / "violin.toml")
     scores = dict(tuned.tuned)
     assert scores["instrument"] == "violin" and scores["sdr_db"] >= scores["start_sdr_db"]
     assert tuned.band == replace(tuned.band)  # every setting written out and loadable
-    assert "already exists" in CliRunner().invoke(presets_group, args).output
-    bad_grid = CliRunner().invoke(
-        presets_group, [*args[:-2], "--grid", "treshold=1", "--overwrite"]
-    )
+    assert "already exists" in CliRunner().invoke(avpc_main, args).output
+    bad_grid = CliRunner().invoke(avpc_main, [*args[:-2], "--grid", "treshold=1", "--overwrite"])
     assert bad_grid.exit_code != 0 and "unknown knob 'treshold'" in bad_grid.output

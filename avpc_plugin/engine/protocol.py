@@ -25,7 +25,7 @@ from avpc_plugin.audio.io import (
     check_output_format,
     is_video_container,
 )
-from avpc_plugin.presets.schema import MAX_CYCLES
+from avpc_plugin.presets import load_preset
 from avpc_plugin.separate.output import (
     DEFAULT_TEMPLATE,
     TemplateEscapeError,
@@ -34,6 +34,7 @@ from avpc_plugin.separate.output import (
 )
 from avpc_plugin.separate.query import StemQuery
 from avpc_plugin.separate.separator import RESIDUAL
+from avpc_plugin.stem_settings.schema import MAX_CYCLES
 
 PROTOCOL_VERSION = "1.1"
 """``major.minor``: a client speaking another major version is refused."""
@@ -514,9 +515,9 @@ def _parse_stems(value: Any, default_video: Path | None, source: Path) -> list[S
                 f"stem {item.get('name')!r} needs a video: the source {source.name} is an audio "
                 "file (give 'video' in the stem or the job)",
             )
-        preset = item.get("preset")
-        if preset is not None and not isinstance(preset, str):
-            raise _invalid(f"{key}.preset", f"expected a preset name, got {_short(preset)}")
+        preset_name = item.get("preset")
+        if preset_name is not None and not isinstance(preset_name, str):
+            raise _invalid(f"{key}.preset", f"expected a preset name, got {_short(preset_name)}")
         box = item.get("box")
         if box is not None and not (isinstance(box, list) and all(_matches(v, float) for v in box)):
             raise _invalid(
@@ -526,6 +527,7 @@ def _parse_stems(value: Any, default_video: Path | None, source: Path) -> list[S
         if not _matches(offset, float) or not math.isfinite(offset):
             raise _invalid(f"{key}.offset", f"expected seconds (a number), got {_short(offset)}")
         try:
+            preset = None if preset_name is None else load_preset(preset_name)
             stems.append(
                 StemQuery(name=item.get("name"), video=video, box=box, offset=offset, preset=preset)  # type: ignore[arg-type]
             )

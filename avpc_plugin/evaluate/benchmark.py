@@ -21,7 +21,7 @@ from concurrent.futures import Future, ProcessPoolExecutor
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import torch
@@ -31,9 +31,9 @@ from avpc_plugin.audio.masks import apply_mask, ideal_binary_mask, ideal_ratio_m
 from avpc_plugin.audio.stft import MODEL_RATE, istft, stft
 from avpc_plugin.data.bench import MANIFEST_NAME
 from avpc_plugin.metrics import METRIC_NAMES, separation_scores, summarize
-
-if TYPE_CHECKING:
-    from avpc_plugin.presets import Preset
+from avpc_plugin.presets import PresetError, load_preset
+from avpc_plugin.separate import StemQuery
+from avpc_plugin.stem_settings import Preset
 
 SYSTEMS_REFERENCE = ("mixture", "ideal_binary_mask", "ideal_ratio_mask")
 MODEL_ROW = "model"
@@ -293,8 +293,6 @@ def instrument_presets(mixtures: list[BenchmarkMixture]) -> dict[str, Preset]:
         BenchmarkError: an instrument with no preset of its name, or a preset that does not load
             (the message names the instrument and the preset's problem).
     """
-    from avpc_plugin.presets import PresetError, load_preset
-
     presets = {}
     for instrument in sorted({s.instrument for m in mixtures for s in m.sources}):
         try:
@@ -320,7 +318,6 @@ def separator_function(
     violin=violin`` would: its mask mode, threshold, smoothing, band and post chain replace the
     Separator's own options (``cycles`` still applies where the preset leaves them at 0).
     """
-    from avpc_plugin.separate import StemQuery
 
     def separate(mixture: BenchmarkMixture, mix: np.ndarray) -> np.ndarray:
         stems = [

@@ -1,10 +1,29 @@
-"""``avpc evaluate --set DIR --model NAME|PATH``: BSS Eval of a model on a benchmark set."""
+"""``avpc evaluate --set DIR --model NAME|PATH``: BSS Eval of a model on a benchmark set; and
+``avpc presets tune``, which evaluates a preset's candidates on one."""
 
 from __future__ import annotations
 
+import datetime
+from dataclasses import replace
 from pathlib import Path
 
 import click
+
+from avpc_plugin.checkpoints import CheckpointError, RegistryError
+from avpc_plugin.evaluate.benchmark import (
+    BenchmarkError,
+    default_score_workers,
+    evaluate_benchmark,
+    instrument_presets,
+    read_manifest,
+    separator_function,
+)
+from avpc_plugin.evaluate.report import format_table, write_reports
+from avpc_plugin.evaluate.tune import DEFAULT_GRIDS, tune_preset
+from avpc_plugin.presets import load_preset, user_presets_dir
+from avpc_plugin.presets.writer import preset_to_toml, write_preset_text
+from avpc_plugin.separate import Separator
+from avpc_plugin.stem_settings import reference_preset
 
 DEFAULT_THRESHOLD = 0.5
 """The reference evaluation's binary mask level."""
@@ -54,18 +73,6 @@ def evaluate_command(
     """Score a model on a benchmark set: SDR / SIR / SAR / NSDR per instrument and overall, next
     to the mixture and the ideal binary / ratio masks. Prints a table and writes
     eval-<set>-<model>[-<options>].json and .md."""
-    from avpc_plugin.checkpoints import CheckpointError, RegistryError
-    from avpc_plugin.evaluate.benchmark import (
-        BenchmarkError,
-        default_score_workers,
-        evaluate_benchmark,
-        instrument_presets,
-        read_manifest,
-        separator_function,
-    )
-    from avpc_plugin.evaluate.report import format_table, write_reports
-    from avpc_plugin.separate import Separator
-
     explicit = click.get_current_context().get_parameter_source("threshold")
     if use_presets and (soft or explicit is not click.core.ParameterSource.DEFAULT):
         raise click.UsageError(
@@ -79,7 +86,7 @@ def evaluate_command(
         raise click.ClickException(str(err)) from None
     try:
         separator = Separator.from_pretrained(
-            model, device=device, threshold=None if soft else threshold
+            model, device=device, default_preset=None if soft else reference_preset(threshold)
         )
     except ValueError as err:
         raise click.BadParameter(str(err), param_hint="--device") from None
@@ -136,3 +143,113 @@ def report_suffix(
         "normalised" if normalise else "",
     ]
     return "".join(f"-{part}" for part in parts if part)
+
+
+@click.command("tune")
+@click.argument("name")
+@click.option(
+    "--set",
+    "set_dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    required=True,
+    help="Benchmark set folder (manifest.jsonl).",
+)
+@click.option("--model", default=None, help="Registry name or checkpoint file (default model).")
+@click.option("--instrument", default=None, help="Instrument to score (default: NAME).")
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Folder for the tuned preset (default: the user preset folder).",
+)
+@click.option("--as", "out_name", default=None, help="Name of the tuned preset (default: NAME).")
+@click.option(
+    "--grid",
+    "grid_specs",
+    multiple=True,
+    metavar="KNOB=V1,V2,...",
+    help="Values to try for a knob (cycles, threshold, time_ms, freq_hz); repeat per knob. "
+    "Default: the built-in grids of all four.",
+)
+@click.option("--rounds", type=click.IntRange(min=1), default=1, show_default=True)
+@click.option("--device", default=None, help="cpu, cuda, cuda:N (default: CUDA when present).")
+@click.option("--overwrite", is_flag=True, help="Replace an existing tuned preset file.")
+def tune_command(
+    name: str,
+    set_dir: Path,
+    model: str | None,
+    instrument: str | None,
+    out_dir: Path | None,
+    out_name: str | None,
+    grid_specs: tuple[str, ...],
+    rounds: int,
+    device: str | None,
+    overwrite: bool,
+) -> None:
+    """Tune NAME's threshold, cycles and smoothing for the best SDR on a benchmark set.
+
+    Tune on a set like the footage you will separate: values tuned on a model's own training
+    sounds trust it too much on new ones (docs/benchmarks.md, "Stem presets on the val set")."""
+    grids = parse_grids(grid_specs) if grid_specs else DEFAULT_GRIDS
+    try:
+        start = load_preset(name)
+        mixtures = read_manifest(set_dir)
+    except ValueError as err:  # PresetError is a ValueError
+        raise click.ClickException(str(err)) from None
+    folder = out_dir or user_presets_dir()
+    target_name = out_name or name
+    target = folder / f"{target_name}.toml"
+    if target.exists() and not overwrite:
+        raise click.ClickException(f"{target}: already exists (pass --overwrite)")
+    try:
+        separator = Separator.from_pretrained(model, device=device)
+    except Exception as err:
+        raise click.ClickException(f"--model {model or '(default)'}: {err}") from None
+    try:
+        result = tune_preset(
+            separator, start, mixtures, instrument or name, grids, rounds, progress=click.echo
+        )
+    except ValueError as err:
+        raise click.ClickException(str(err)) from None
+    tuned = result.preset
+    scores = (
+        *tuned.tuned,
+        ("model", str(model or "(default)")),
+        ("set", str(set_dir.resolve())),
+        ("date", datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")),
+    )
+    header = (
+        f"tuned from preset {name!r} ({start.source or 'built in'}) by `avpc presets tune`\n"
+        f"mean SDR {result.start_sdr:.2f} dB -> {result.best_sdr:.2f} dB over "
+        f"{result.sources} source(s)"
+    )
+    text = preset_to_toml(replace(tuned, name=target_name, tuned=scores), header=header)
+    written = write_preset_text(text, folder, target_name, overwrite)
+    click.echo(
+        f"{name}: SDR {result.start_sdr:.2f} dB -> {result.best_sdr:.2f} dB "
+        f"({len(result.tried)} candidates); wrote {written}"
+    )
+
+
+def parse_grids(specs: tuple[str, ...]) -> dict[str, tuple[float, ...]]:
+    """``("threshold=0,0.2", ...)`` -> ``{"threshold": (0.0, 0.2), ...}``.
+
+    Raises:
+        click.BadParameter: an unknown knob or a value that is not a number.
+    """
+    grids: dict[str, tuple[float, ...]] = {}
+    for spec in specs:
+        knob, _, values = spec.partition("=")
+        if knob not in DEFAULT_GRIDS:
+            raise click.BadParameter(
+                f"{spec!r}: unknown knob {knob!r} (knobs: {', '.join(DEFAULT_GRIDS)})",
+                param_hint="--grid",
+            )
+        try:
+            grids[knob] = tuple(float(v) for v in values.split(","))
+        except ValueError:
+            raise click.BadParameter(
+                f"{spec!r}: expected KNOB=V1,V2,... with numbers", param_hint="--grid"
+            ) from None
+    return grids

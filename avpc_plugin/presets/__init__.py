@@ -1,8 +1,9 @@
-"""Per-instrument stem presets: TOML files with mask, smoothing, band, residual, visual query and
-pedalboard post-chain settings, found on a search path and resolved through inheritance.
+"""Stem presets as files: TOML files found on a search path, resolved through inheritance into
+:class:`~avpc_plugin.stem_settings.Preset` objects (:func:`load_preset`), and written back
+(:mod:`~avpc_plugin.presets.writer`). ``avpc presets`` manages them.
 
-The Separator applies a stem's preset (``StemQuery.preset``); the OSC engine validates job presets
-with :func:`load_preset` and lists them with :func:`list_presets`; ``avpc presets`` manages them.
+The settings objects themselves live in :mod:`avpc_plugin.stem_settings` and are re-exported
+here, so ``from avpc_plugin.presets import Preset, load_preset`` works.
 """
 
 from avpc_plugin.presets.loader import (
@@ -16,11 +17,11 @@ from avpc_plugin.presets.loader import (
     shipped_presets_dir,
     user_presets_dir,
 )
-from avpc_plugin.presets.post import PostChain, build_post_chain, effect_classes
-from avpc_plugin.presets.schema import (
+from avpc_plugin.stem_settings import (
     BandSettings,
     EffectSpec,
     MaskSettings,
+    PostChain,
     Preset,
     PresetError,
     ResidualSettings,
@@ -40,8 +41,6 @@ __all__ = [
     "ResidualSettings",
     "SmoothingSettings",
     "VisualSettings",
-    "build_post_chain",
-    "effect_classes",
     "find_preset_file",
     "list_presets",
     "load_preset",

@@ -25,8 +25,8 @@ from pathlib import Path
 from typing import Any
 
 from avpc_plugin.paths import project_root, search_path, user_config_dir
-from avpc_plugin.presets.post import parse_effect
-from avpc_plugin.presets.schema import (
+from avpc_plugin.stem_settings.post import parse_effect
+from avpc_plugin.stem_settings.schema import (
     SECTION_RULES,
     TOP_LEVEL_KEYS,
     EffectSpec,

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from avpc_plugin.atomic import write_text_atomically
 from avpc_plugin.presets.loader import PRESET_SUFFIX, check_preset_name
-from avpc_plugin.presets.schema import SECTION_RULES, EffectSpec, ParamValue, Preset
+from avpc_plugin.stem_settings.schema import SECTION_RULES, EffectSpec, ParamValue, Preset
 
 
 def toml_value(value: ParamValue) -> str:

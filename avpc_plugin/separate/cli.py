@@ -27,6 +27,7 @@ from avpc_plugin.audio.io import (
     is_video_container,
 )
 from avpc_plugin.interrupts import sigterm_raises
+from avpc_plugin.presets import load_preset
 from avpc_plugin.separate.output import DEFAULT_TEMPLATE, output_paths
 from avpc_plugin.separate.progress import progress_bar
 from avpc_plugin.separate.query import StemQuery, parse_stem_spec
@@ -173,7 +174,7 @@ def separate_command(
     except ValueError as err:
         raise click.BadParameter(str(err), param_hint="--bit-depth") from None
     try:
-        queries = [parse_stem_spec(spec, video) for spec in stem_specs]
+        queries = [parse_stem_spec(spec, video, load_preset) for spec in stem_specs]
         names = Separator._output_names(queries, residual)  # duplicate names
     except ValueError as err:
         raise click.BadParameter(str(err), param_hint="--stem") from None

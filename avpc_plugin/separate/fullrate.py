@@ -18,18 +18,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator, Sequence
-from typing import Literal
 
 import torch
 from torch import Tensor
 
 from avpc_plugin.audio.masks import apply_mask
 from avpc_plugin.audio.stft import FREQ_BINS, HOP, MODEL_RATE, N_FFT, StftConfig, istft, stft
-
-HighBandRule = Literal["top_bin", "zero", "one"]
-"""Mask of full-rate bins above the model's band (5512.5 Hz): the top model bin's mask
-(``"top_bin"``, the default), nothing (``"zero"``) or everything (``"one"``)."""
-HIGH_BAND_RULES: tuple[HighBandRule, ...] = ("top_bin", "zero", "one")
+from avpc_plugin.stem_settings import HIGH_BAND_RULES, HighBandRule
 
 
 def full_rate_stft_config(sample_rate: int) -> StftConfig:

@@ -2,7 +2,10 @@
 
 The command line writes a stem as ``NAME[=PRESET][@x,y,w,h][+OFFSET]``, e.g.
 ``violin@0,0,0.5,1`` (left half of the frame), ``cello=default@0.5,0,0.5,1+-0.25`` (right half,
-video 0.25 s earlier than the audio); :func:`parse_stem_spec` reads that.
+video 0.25 s earlier than the audio); :func:`parse_stem_spec` reads that, turning a preset name
+into a :class:`~avpc_plugin.stem_settings.Preset` with the loader its caller gives (the
+command line and the engine give :func:`avpc_plugin.presets.load_preset`). A query holds
+resolved objects: building one reads no file.
 """
 
 from __future__ import annotations
@@ -10,14 +13,12 @@ from __future__ import annotations
 import os
 import re
 import unicodedata
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
+from avpc_plugin.stem_settings import Preset, PresetError
 from avpc_plugin.video.decode import Box, check_box
-
-if TYPE_CHECKING:
-    from avpc_plugin.presets import Preset
 
 RESERVED_STEM_NAMES = ("residual",)
 """Names the separator uses for its own outputs."""
@@ -29,24 +30,6 @@ _NAME = re.compile(rf"[^\W_][\w.-]{{0,{MAX_STEM_NAME - 1}}}")
 _SPEC = re.compile(
     r"(?P<name>[^=@+]+)(?:=(?P<preset>[^@+]*))?(?:@(?P<box>[^+]*))?(?:\+(?P<offset>.*))?"
 )
-
-
-def check_preset(preset: str | Preset | None) -> str | Preset | None:
-    """Return ``preset`` if it is None, a :class:`~avpc_plugin.presets.Preset`, or the name of a
-    preset that loads and validates (:func:`~avpc_plugin.presets.load_preset`).
-
-    Raises:
-        PresetError (a ValueError): unknown or invalid preset; the message names file and key.
-    """
-    # imported here: the presets package itself imports this package's full-rate rules
-    from avpc_plugin.presets import Preset, PresetError, load_preset
-
-    if preset is None or isinstance(preset, Preset):
-        return preset
-    if not isinstance(preset, str):
-        raise PresetError(f"preset: expected a preset name or a Preset, got {preset!r}")
-    load_preset(preset)
-    return preset
 
 
 @dataclass(frozen=True)
@@ -62,16 +45,16 @@ class StemQuery:
         offset: seconds added to audio times to get video times (``video_t = audio_t + offset``);
             for a stem that watches the input's own video it adds to the container's own sync
             (its audio and video stream start times).
-        preset: the stem's preset: a name on the preset search path, a
-            :class:`~avpc_plugin.presets.Preset` object, or None (the Separator's own options,
-            which by default match the ``default`` preset). Names are validated here.
+        preset: the stem's settings, a :class:`~avpc_plugin.stem_settings.Preset` (read one by
+            name with :func:`avpc_plugin.presets.load_preset`), or None for the Separator's
+            ``default_preset``.
     """
 
     name: str
     video: Path | None = None
     box: Box | None = None
     offset: float = 0.0
-    preset: str | Preset | None = None
+    preset: Preset | None = None
 
     def __post_init__(self) -> None:
         if isinstance(self.name, str):  # one spelling of accented letters: a name, one file
@@ -92,20 +75,29 @@ class StemQuery:
             raise ValueError(
                 f"stem {self.name!r}: offset: expected seconds, got {self.offset!r}"
             ) from None
-        try:
-            check_preset(self.preset)
-        except ValueError as err:
-            from avpc_plugin.presets import PresetError
+        if self.preset is not None and not isinstance(self.preset, Preset):
+            raise PresetError(
+                f"stem {self.name!r}: preset: expected a Preset or None, got {self.preset!r} "
+                "(avpc_plugin.presets.load_preset reads one by name)"
+            )
 
-            raise PresetError(f"stem {self.name!r}: {err}") from None
+
+PresetLoader = Callable[[str], Preset]
+"""Turns a preset name into a :class:`~avpc_plugin.stem_settings.Preset` (raising
+:class:`~avpc_plugin.stem_settings.PresetError`), e.g. :func:`avpc_plugin.presets.load_preset`."""
 
 
-def parse_stem_spec(spec: str, video: str | os.PathLike[str] | None = None) -> StemQuery:
-    """Read ``NAME[=PRESET][@x,y,w,h][+OFFSET]`` into a :class:`StemQuery` for ``video``.
+def parse_stem_spec(
+    spec: str,
+    video: str | os.PathLike[str] | None = None,
+    load_preset: PresetLoader | None = None,
+) -> StemQuery:
+    """Read ``NAME[=PRESET][@x,y,w,h][+OFFSET]`` into a :class:`StemQuery` for ``video``, the
+    preset read by ``load_preset``.
 
     Raises:
-        ValueError: a malformed spec, box or offset, or an unknown preset (the message quotes the
-            spec).
+        ValueError: a malformed spec, box or offset, an unknown or invalid preset, or a preset
+            named with no ``load_preset`` (the message quotes the spec).
     """
     match = _SPEC.fullmatch(spec.strip())
     if match is None:
@@ -133,7 +125,15 @@ def parse_stem_spec(spec: str, video: str | os.PathLike[str] | None = None) -> S
             video=Path(video) if video is not None else None,
             box=box,  # type: ignore[arg-type]
             offset=offset,
-            preset=match["preset"] or None,
+            preset=_load_named(match["preset"] or None, load_preset),
         )
     except ValueError as err:
         raise ValueError(f"--stem {spec!r}: {err}") from None
+
+
+def _load_named(name: str | None, load_preset: PresetLoader | None) -> Preset | None:
+    if name is None:
+        return None
+    if load_preset is None:
+        raise PresetError(f"preset {name!r}: this caller reads no presets by name")
+    return load_preset(name)

@@ -8,16 +8,13 @@ and the overlap-add's taper hides what is left of them).
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
 from avpc_plugin.audio.stft import HOP, MODEL_RATE, N_FFT
-
-if TYPE_CHECKING:
-    from avpc_plugin.presets.schema import MaskSettings, SmoothingSettings
+from avpc_plugin.stem_settings import MaskSettings, SmoothingSettings
 
 MODEL_FRAME_MS = 1000.0 * HOP / MODEL_RATE
 """Milliseconds between model frames (23.2)."""

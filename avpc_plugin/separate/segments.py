@@ -22,11 +22,7 @@ import torch
 from torch import Tensor
 
 from avpc_plugin.audio.stft import CLIP_FRAMES, CLIP_SAMPLES, HOP, MODEL_RATE
-
-FRAMES_PER_WINDOW = 3
-"""Video frames per window per source (the reference's ``num_frames``)."""
-FRAME_STRIDE_SECONDS = 3.0
-"""Seconds between a window's frames (the reference: 24 frames at 8 fps)."""
+from avpc_plugin.stem_settings import FRAME_STRIDE_SECONDS, FRAMES_PER_WINDOW
 
 
 @dataclass(frozen=True)

@@ -14,11 +14,12 @@ Pipeline for a requested range of an input (any rate, any channel count):
    own STFT, every channel, each stem's high-band rule and band limits, iSTFT back to the exact
    length, block by block; then each stem's pedalboard post chain, its state kept across blocks.
 
-Each stem follows its preset (:mod:`avpc_plugin.presets`, ``StemQuery.preset``): mask mode and
-threshold, PCNet cycles, smoothing, band limits, high-band rule, residual rule, frames per window
-and post chain. A stem without a preset follows the Separator's own options (``threshold``,
-``high_band``, ``frames_per_window``, ``frame_stride`` and the ``cycles`` argument), which at their
-defaults match the shipped ``default`` preset.
+Each stem follows its preset (a :class:`~avpc_plugin.stem_settings.Preset`, ``StemQuery.preset``):
+mask mode and threshold, PCNet cycles, smoothing, band limits, high-band rule, residual rule,
+frames per window and post chain. A stem without one follows the Separator's ``default_preset``
+(by default the built-in settings, those of the shipped ``default`` preset). The Separator takes
+resolved objects only; preset names are read where user input is parsed
+(:func:`avpc_plugin.presets.load_preset`).
 
 Everything streams: the input is read in blocks of ``block_seconds`` (plus a window of context),
 masks are kept only until rendered, so memory does not grow with the length of the input when the
@@ -35,7 +36,7 @@ import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import torch
@@ -57,15 +58,11 @@ from avpc_plugin.audio.masks import ideal_ratio_mask
 from avpc_plugin.audio.stft import CLIP_SAMPLES, FREQ_BINS, MODEL_RATE
 from avpc_plugin.audio.warp import unwarp_from_log_freq
 from avpc_plugin.device import resolve_device
-from avpc_plugin.separate.fullrate import FullRateRenderer, HighBandRule
+from avpc_plugin.separate.fullrate import FullRateRenderer
 from avpc_plugin.separate.query import StemQuery
 from avpc_plugin.separate.refine import refine_mask
-from avpc_plugin.separate.segments import (
-    FRAME_STRIDE_SECONDS,
-    FRAMES_PER_WINDOW,
-    OverlapAdd,
-    WindowPlan,
-)
+from avpc_plugin.separate.segments import OverlapAdd, WindowPlan
+from avpc_plugin.stem_settings import PostChain, Preset
 from avpc_plugin.video.decode import (
     IMAGE_SIZE,
     Fit,
@@ -74,9 +71,6 @@ from avpc_plugin.video.decode import (
     audio_start_in_video,
     preprocess_frames,
 )
-
-if TYPE_CHECKING:
-    from avpc_plugin.presets import Preset
 
 ProgressCallback = Callable[[float, str], None]
 """Called with the fraction done (0..1) and a short message."""
@@ -190,14 +184,11 @@ class Separator:
         device: ``None`` / ``"auto"`` (CUDA when present), or a device name.
         batch_segments: model windows per forward pass.
         overlap: overlap of consecutive windows, a fraction in [0, 1).
-        threshold: binarise the un-warped mask probabilities at this value (the reference's
-            binary masks); ``None`` keeps soft masks. Stems without a preset only.
-        high_band: mask rule for full-rate bins above 5512.5 Hz (see ``HighBandRule``); stems
-            without a preset only.
+        default_preset: the settings of stems whose query names no preset (``None``: the
+            built-in :class:`~avpc_plugin.stem_settings.Preset`, soft masks;
+            :func:`~avpc_plugin.stem_settings.reference_preset` gives the reference's binary
+            masks).
         block_seconds: full-rate seconds rendered per block (memory vs. overhead).
-        frames_per_window: video frames per window and stem (the model's T); stems without a
-            preset only.
-        frame_stride: seconds between a window's frames; stems without a preset only.
         fit: how a crop box becomes a square frame (``"crop"``, the reference, or ``"stretch"``).
         input_peak: if set, each window's model-rate mixture is scaled to this peak before the
             model (for models trained on peak-normalised mixtures); ``None`` leaves levels alone.
@@ -211,11 +202,8 @@ class Separator:
         device: str | torch.device | None = None,
         batch_segments: int = 4,
         overlap: float = 0.5,
-        threshold: float | None = None,
-        high_band: HighBandRule = "top_bin",
+        default_preset: Preset | None = None,
         block_seconds: float = 30.0,
-        frames_per_window: int = FRAMES_PER_WINDOW,
-        frame_stride: float = FRAME_STRIDE_SECONDS,
         fit: Fit = "crop",
         input_peak: float | None = None,
         video_tolerance: float = 0.5,
@@ -230,62 +218,24 @@ class Separator:
         if batch_segments < 1:
             raise ValueError(f"batch_segments: expected an int >= 1, got {batch_segments!r}")
         WindowPlan.with_overlap(1, overlap)  # validates overlap
-        if threshold is not None and not 0.0 < threshold < 1.0:
-            raise ValueError(
-                f"threshold: expected a probability in (0, 1) or None, got {threshold!r}"
-            )
+        if default_preset is not None and not isinstance(default_preset, Preset):
+            raise TypeError(f"default_preset: expected a Preset or None, got {default_preset!r}")
         if block_seconds <= 0:
             raise ValueError(f"block_seconds: expected a positive duration, got {block_seconds!r}")
         self.device = resolve_device(device)
         self.model: Any = model.to(self.device).eval()
         self.batch_segments = batch_segments
         self.overlap = overlap
-        self.threshold = threshold
-        self.high_band = high_band
+        self.default_preset = default_preset or Preset()
         self.block_seconds = block_seconds
-        self.frames_per_window = frames_per_window
-        self.frame_stride = frame_stride
         self.fit = fit
         self.input_peak = input_peak
         self.video_tolerance = video_tolerance
         self.amp = amp
 
-    def own_preset(self) -> Preset:
-        """The settings of stems without a preset: the Separator's own options as a preset."""
-        from avpc_plugin.presets import BandSettings, MaskSettings, Preset, VisualSettings
-
-        mask = (
-            MaskSettings("soft")
-            if self.threshold is None
-            else MaskSettings("binary", self.threshold)
-        )
-        return Preset(
-            name="(separator options)",
-            mask=mask,
-            band=BandSettings(above_model=self.high_band),
-            visual=VisualSettings(self.frames_per_window, self.frame_stride),
-        )
-
     def stem_presets(self, stems: Sequence[StemQuery]) -> list[Preset]:
-        """The preset each stem follows: its own (by name or object) or :meth:`own_preset`.
-
-        Raises:
-            PresetError: a named preset is unknown or invalid (the message names the stem).
-        """
-        from avpc_plugin.presets import Preset, PresetError, load_preset
-
-        presets = []
-        for stem in stems:
-            if isinstance(stem.preset, Preset):
-                presets.append(stem.preset)
-            elif stem.preset is None:
-                presets.append(self.own_preset())
-            else:
-                try:
-                    presets.append(load_preset(stem.preset))
-                except PresetError as err:
-                    raise PresetError(f"stem {stem.name!r}: {err}") from None
-        return presets
+        """The preset each stem follows: its own, or the Separator's ``default_preset``."""
+        return [stem.preset or self.default_preset for stem in stems]
 
     @classmethod
     def from_pretrained(
@@ -485,8 +435,6 @@ class Separator:
         cancel: CancelSignal | None,
     ) -> Iterator[tuple[int, dict[str, np.ndarray], int]]:
         """Yield ``(block_start, {name: (C, n) block}, windows_done)`` in order."""
-        from avpc_plugin.presets import PostChain
-
         model_length = -(-source.length * MODEL_RATE // source.sample_rate)
         plan = WindowPlan.with_overlap(model_length, self.overlap)
         renderer = FullRateRenderer(

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import pedalboard
 
-from avpc_plugin.presets.schema import EffectSpec, ParamValue, PresetError, unknown_key_error
+from avpc_plugin.stem_settings.schema import EffectSpec, ParamValue, PresetError, unknown_key_error
 
 PLUGIN_SUFFIXES = (".vst3", ".component")
 """Plug-in files ``pedalboard.load_plugin`` opens (VST3 everywhere, Audio Units on macOS)."""

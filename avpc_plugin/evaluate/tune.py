@@ -22,8 +22,8 @@ import numpy as np
 from avpc_plugin.audio.stft import MODEL_RATE
 from avpc_plugin.evaluate.benchmark import BenchmarkMixture, BenchmarkSource, read_model_rate
 from avpc_plugin.metrics import bss_eval
-from avpc_plugin.presets.schema import Preset
 from avpc_plugin.separate import Separator, StemQuery
+from avpc_plugin.stem_settings.schema import Preset
 
 DEFAULT_GRIDS: dict[str, tuple[float, ...]] = {
     "cycles": (0, 1, 2, 3, 4, 6, 8),

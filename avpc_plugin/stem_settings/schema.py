@@ -47,8 +47,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from avpc_plugin.separate.fullrate import HIGH_BAND_RULES, HighBandRule
-from avpc_plugin.separate.segments import FRAME_STRIDE_SECONDS, FRAMES_PER_WINDOW
+HighBandRule = Literal["top_bin", "zero", "one"]
+"""Mask of full-rate bins above the model's band (5512.5 Hz): the top model bin's mask
+(``"top_bin"``, the default), nothing (``"zero"``) or everything (``"one"``)."""
+HIGH_BAND_RULES: tuple[HighBandRule, ...] = ("top_bin", "zero", "one")
+
+FRAMES_PER_WINDOW = 3
+"""Video frames per model window per stem (the reference's ``num_frames``)."""
+FRAME_STRIDE_SECONDS = 3.0
+"""Seconds between a window's frames (the reference: 24 frames at 8 fps)."""
 
 MaskMode = Literal["soft", "binary"]
 MASK_MODES: tuple[MaskMode, ...] = ("soft", "binary")
@@ -180,6 +187,14 @@ class Preset:
     visual: VisualSettings = field(default_factory=VisualSettings)
     post: tuple[EffectSpec, ...] = ()
     tuned: tuple[tuple[str, ParamValue], ...] = ()
+
+
+def reference_preset(threshold: float = 0.5) -> Preset:
+    """The reference implementation's masks: binary at ``threshold``, nothing else applied
+    (what ``avpc evaluate`` scores by default)."""
+    if not 0.0 < threshold < 1.0:
+        raise PresetError(f"threshold: expected a probability in (0, 1), got {threshold!r}")
+    return Preset(name=f"binary@{threshold:g}", mask=MaskSettings("binary", threshold))
 
 
 # ------------------------------------------------------------------------------- field checks
