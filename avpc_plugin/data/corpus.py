@@ -14,7 +14,9 @@ split the camera-like looks of :mod:`~avpc_plugin.data.looks`) is drawn from
 made in any order on any number of worker processes, on machines that hold the same soundfonts and
 picture packages (``make corpus-deps``): which of them a split may use is what is installed, so a
 missing package changes the picture drawn and the later draws too (``avpc data synth`` prints
-how many clips each soundfont and picture kind made).
+how many clips each soundfont and picture kind made). The val split's pictures and its draws
+for them are frozen (:mod:`~avpc_plugin.data.pictures`): a val seed gives the same clips, and so
+the same benchmark set and demo scene, as before the train pictures grew.
 Whether a clip plays a kin instrument's program (``SynthConfig.kin_share``) is drawn from a
 generator spawned off that one, so the same seed with and without kin gives the same performances
 (melody, soundfont, picture, room, camera) played by other instruments.
@@ -156,7 +158,7 @@ def perform_solo(
     soundfonts = sorted(find_soundfonts(split), key=lambda p: p.name)
     soundfonts += [p for p in config.extra_soundfonts if p.name not in {f.name for f in soundfonts}]
     soundfont = soundfonts[int(rng.integers(len(soundfonts)))]
-    picture = pick_picture(picture_sources(split, instrument.name), rng)
+    picture = pick_picture(picture_sources(split, instrument.name), rng, split)
 
     performance = generate_performance(instrument, config.duration, rng)
     pitches = [note.pitch for note in performance.notes]
@@ -175,7 +177,8 @@ def perform_solo(
     motion = performer_motion(loudness, onsets, config.fps, rng)
     background = random_background(rng, config.size)
     image = load_picture(picture, config.size)
-    if split == "train":  # camera-like looks; val clips keep the plain clip-art look
+    # Camera-like looks for train only: a val clip draws exactly the numbers it always has.
+    if split == "train":
         image, background = dress_picture(image, rng), dress_background(background, rng)
     frames = render_frames(image, background, motion, Camera.random(rng), rng)
     if split == "train":

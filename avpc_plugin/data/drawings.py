@@ -3,8 +3,12 @@
 A drawing is a list of :class:`Shape` primitives on a 100 x 100 canvas (x right, y down), made by
 one geometry function per instrument from a variant's random proportions. A style then renders
 the same shapes differently: flat fills, shaded fills, line art, a silhouette, a pencil sketch, a
-two-tone poster, or (for the val split only) dark outlines on pale fills. A variant also draws
-its palette (wood tone, brass or silver plating, body colour) and a tilt.
+two-tone poster, or dark outlines on pale fills (kept out of training, reserved for a future
+wider val set). A variant also draws its palette (wood tone, brass or silver plating, body
+colour) and a tilt.
+
+The val split itself draws :func:`draw_val_outline`: the one outline drawing per class it has
+always used, kept pixel for pixel so that val figures stay comparable with published ones.
 
 Variant ``k`` of ``(instrument, style)`` is reproducible: its random numbers come from
 ``numpy.random.default_rng([instrument index, style index, k])``. Every drawing is RGBA ``uint8``
@@ -34,7 +38,8 @@ TRAIN_STYLES: tuple[DrawStyle, ...] = (
 )
 """Drawing styles of the train split."""
 VAL_STYLES: tuple[DrawStyle, ...] = ("outline",)
-"""Drawing styles of the val split (never used in training)."""
+"""Drawing styles held out of training for val. Their variants are reserved for a wider val set:
+the val split now draws :func:`draw_val_outline` instead."""
 ALL_STYLES: tuple[DrawStyle, ...] = (*TRAIN_STYLES, *VAL_STYLES)
 
 Material = Literal["wood", "dark", "brass", "silver", "light", "accent", "black"]
@@ -437,3 +442,81 @@ def draw_instrument(instrument: str, style: DrawStyle, variant: int, size: int) 
             image = Image.fromarray(np.clip(pixels, 0, 255).astype(np.uint8), "RGBA")
     tilt = float(rng.uniform(-25, 25))
     return image.rotate(tilt, resample=Image.Resampling.BICUBIC, expand=True)
+
+
+def draw_val_outline(instrument: str, size: int) -> Image.Image:
+    """The val split's procedural drawing of ``instrument`` (RGBA ``size x size``, PIL).
+
+    The outline drawing the val split has always used (picture source ``procedural:outline``):
+    dark outlines on light fills, one fixed drawing per class, pixel for pixel as the published
+    val figures were made with, so it is kept apart from :func:`draw_instrument` and must not
+    change. Clarinet, erhu, tuba and xylophone have their own shapes; any other class a generic
+    body-and-neck silhouette.
+    """
+    if instrument not in GEOMETRY:
+        raise KeyError(f"drawing: unknown instrument {instrument!r}")
+    image = Image.new("RGBA", (size, size), (0, 0, 0, 0))
+    draw = ImageDraw.Draw(image)
+    line = (30, 25, 20, 255)
+    width = max(2, size // 64)
+    s = size / 100.0
+
+    def box(x0: float, y0: float, x1: float, y1: float) -> tuple[float, float, float, float]:
+        return (x0 * s, y0 * s, x1 * s, y1 * s)
+
+    def poly(points: list[tuple[float, float]]) -> list[tuple[float, float]]:
+        return [(x * s, y * s) for x, y in points]
+
+    wood = (150, 90, 40, 255)
+    brass = (235, 200, 90, 255)
+    black = (70, 70, 80, 255)
+    silver = (220, 220, 230, 255)
+    if instrument == "clarinet":
+        draw.rounded_rectangle(
+            box(45, 8, 55, 82), radius=3 * s, fill=black, outline=line, width=width
+        )
+        draw.polygon(poly([(44, 80), (56, 80), (62, 94), (38, 94)]), fill=black, outline=line)
+        draw.rectangle(box(47, 3, 53, 10), fill=silver, outline=line, width=width)
+        for y in range(18, 78, 8):
+            draw.ellipse(box(48, y, 52, y + 4), fill=silver, outline=line)
+    elif instrument == "erhu":
+        draw.rectangle(box(48, 4, 52, 80), fill=wood, outline=line, width=width)
+        for y in (8, 16):
+            draw.rectangle(box(40, y, 60, y + 3), fill=wood, outline=line, width=width)
+        draw.rounded_rectangle(
+            box(38, 76, 62, 94), radius=4 * s, fill=wood, outline=line, width=width
+        )
+        draw.ellipse(box(42, 79, 58, 91), fill=(230, 220, 200, 255), outline=line, width=width)
+        draw.line(poly([(15, 70), (90, 62)]), fill=(120, 90, 60, 255), width=max(2, size // 80))
+    elif instrument == "tuba":
+        draw.rounded_rectangle(
+            box(32, 30, 64, 92), radius=12 * s, fill=brass, outline=line, width=width
+        )
+        draw.ellipse(box(24, 4, 72, 22), fill=brass, outline=line, width=width)
+        draw.polygon(poly([(34, 14), (62, 14), (58, 34), (38, 34)]), fill=brass, outline=line)
+        draw.ellipse(box(30, 7, 66, 17), fill=(90, 60, 10, 255))
+        draw.arc(box(50, 40, 84, 80), 270, 90, fill=line, width=4 * size // 100)
+        for x in (40, 47, 54):
+            draw.rectangle(box(x, 44, x + 4, 58), fill=silver, outline=line, width=width)
+    elif instrument == "xylophone":
+        draw.polygon(
+            poly([(10, 40), (90, 48), (90, 72), (10, 84)]), fill=(90, 60, 40, 255), outline=line
+        )
+        for i in range(8):
+            x = 12 + i * 10
+            length = 44 - i * 3.5
+            top = 62 - length / 2
+            draw.rounded_rectangle(
+                box(x, top, x + 7, top + length),
+                radius=1.5 * s,
+                fill=(200, 140, 80, 255),
+                outline=line,
+                width=width,
+            )
+        for x0, x1 in ((20, 45), (60, 80)):
+            draw.line(poly([(x0, 20), (x1, 45)]), fill=wood, width=max(2, size // 60))
+            draw.ellipse(box(x0 - 4, 16, x0 + 4, 24), fill=(200, 40, 40, 255), outline=line)
+    else:  # a generic body-and-neck silhouette for any other class
+        draw.ellipse(box(28, 45, 72, 95), fill=wood, outline=line, width=width)
+        draw.rectangle(box(46, 5, 54, 55), fill=black, outline=line, width=width)
+    return image

