@@ -50,9 +50,12 @@ demo: $(BIN)/.installed
 bench: $(BIN)/.installed
 	$(BIN)/python benchmarks/nets.py
 
-# The large train-set sources (soundfonts and pictures) for `avpc data synth --split train`.
+# The large train-set sources (soundfonts and pictures) for `avpc data synth --split train`:
+# Debian soundfonts, Openclipart and Symbola; the npm picture sets (.ci/picture-deps.sh, into
+# $AVPC_PICTURE_DIR or ~/.cache/avpc-plugin/pictures); OpenMoji and the rasteriser from PyPI.
 corpus-deps: $(BIN)/.installed
-	AVPC_EXTRA_PACKAGES="fluid-soundfont-gm musescore-general-soundfont opl3-soundfont" .ci/system-deps.sh
+	AVPC_EXTRA_PACKAGES="fluid-soundfont-gm musescore-general-soundfont opl3-soundfont fonts-symbola" .ci/system-deps.sh
+	PYTHON=$(BIN)/python .ci/picture-deps.sh
 
 # Recompile the lock from pyproject.toml (newest releases the ranges allow, torch pair fixed).
 lock:

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from avpc_plugin.data.pictures import OPENCLIPART, _noto_font, _openclipart_root
+from avpc_plugin.data.picture_sets import OPENCLIPART, font_file, get_font_set, openclipart_root
 from avpc_plugin.data.render import find_soundfonts
 
 RECORD = Path(__file__).parent / "fixtures" / "system_sources.json"
@@ -35,18 +35,16 @@ def fluidsynth_version() -> str:
 
 
 def current_sources() -> dict[str, str]:
-    """``{name: sha256}`` of every val soundfont and picture file, and the train drawings
-    (present or not: a missing one reads ``"missing"``); ``libfluidsynth`` maps to its version."""
+    """``{name: sha256}`` of every val soundfont and picture file (a missing one reads
+    ``"missing"``); ``libfluidsynth`` maps to its version."""
     sources = {f"soundfont/{p.name}": sha256(p) for p in find_soundfonts("val")}
-    noto = _noto_font()
+    noto = font_file(get_font_set("noto_emoji"))
     sources["font/NotoColorEmoji.ttf"] = sha256(noto) if noto else "missing"
-    root = _openclipart_root()
-    for split in ("train", "val"):
-        for files in OPENCLIPART[split].values():
-            for rel in files:
-                path = root / rel if root else None
-                key = f"openclipart/{rel}"
-                sources[key] = sha256(path) if path and path.is_file() else "missing"
+    root = openclipart_root()
+    for files in OPENCLIPART["val"].values():
+        for rel in files:
+            path = root / rel if root else None
+            sources[f"openclipart/{rel}"] = sha256(path) if path and path.is_file() else "missing"
     sources["libfluidsynth"] = fluidsynth_version()
     return sources
 

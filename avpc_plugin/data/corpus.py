@@ -8,7 +8,8 @@ Layout of a corpus folder (paths in the index are relative to it)::
                              with ``audio_in_video``, the same audio as AAC)
 
 Clip ``i`` of a split depends only on ``(seed, i)``: instruments go round the 11 classes in
-order, every other choice (soundfont, picture, melody, room, motion, camera) is drawn from
+order, every other choice (soundfont, picture, melody, room, motion, camera, and for the train
+split the camera-like looks of :mod:`~avpc_plugin.data.looks`) is drawn from
 ``numpy.random.default_rng([seed, i])``, so a corpus is reproducible file for file and clips can be
 made in any order on any number of worker processes, on machines that hold the same soundfonts and
 picture packages (``make corpus-deps``): which of them a split may use is what is installed, and
@@ -16,7 +17,9 @@ a class with one picture source draws no number for it, so a missing package cha
 draws too (``avpc data synth`` prints how many clips each sound family, soundfont and picture
 kind made). A train corpus may mix sound families (``SynthConfig.families``: soundfonts, STK
 physical models, additive templates; see :mod:`avpc_plugin.data.voices`); the family is drawn
-from a spawned generator, like the kin program, so it changes no other draw.
+from a spawned generator, like the kin program, so it changes no other draw. The val split's
+pictures and its draws for them are frozen (:mod:`~avpc_plugin.data.pictures`): a val seed gives
+the same clips, and so the same benchmark set and demo scene, as before the train pictures grew.
 Whether a clip plays a kin instrument's program (``SynthConfig.kin_share``) is drawn from a
 generator spawned off that one, so the same seed with and without kin gives the same performances
 (melody, soundfont, picture, room, camera) played by other instruments.
@@ -34,11 +37,13 @@ from typing import Any
 import numpy as np
 
 from avpc_plugin.data.instruments import INSTRUMENT_NAMES, Instrument, get_instrument
+from avpc_plugin.data.looks import dress_background, dress_picture, finish_frames
 from avpc_plugin.data.melodies import Performance, generate_performance
 from avpc_plugin.data.motion import Camera, frame_envelopes, performer_motion, render_frames
 from avpc_plugin.data.pictures import (
     PictureSource,
     load_picture,
+    pick_picture,
     picture_sources,
     random_background,
 )
@@ -161,8 +166,9 @@ def perform_solo(
 ) -> SoloPerformance:
     """Render one performer of ``instrument_name`` with the ``split``'s sounds and pictures.
 
-    Every random choice (soundfont, picture, melody, room, level, motion, backdrop, camera) is
-    drawn from ``rng`` in a fixed order, so the same generator state gives the same performer;
+    Every random choice (soundfont, picture, melody, room, level, motion, backdrop, camera and,
+    in the train split, the looks) is drawn from ``rng`` in a fixed order, so the same generator
+    state gives the same performer;
     the program (:func:`pick_program`) comes from a generator spawned off ``rng``, which leaves
     ``rng``'s draws as they are, and so does the train split's sound family
     (:func:`~avpc_plugin.data.voices.draw_voice`) and, with ``config.varied_rooms``, the
@@ -175,8 +181,7 @@ def perform_solo(
     soundfonts = sorted(find_soundfonts(split), key=lambda p: p.name)
     soundfonts += [p for p in config.extra_soundfonts if p.name not in {f.name for f in soundfonts}]
     soundfont = soundfonts[int(rng.integers(len(soundfonts)))]
-    pictures = picture_sources(split, instrument.name)
-    picture = pictures[int(rng.integers(len(pictures)))]
+    picture = pick_picture(picture_sources(split, instrument.name), rng, split)
 
     performance = generate_performance(instrument, config.duration, rng)
     pitches = [note.pitch for note in performance.notes]
@@ -195,9 +200,13 @@ def perform_solo(
     loudness, onsets = frame_envelopes(audio, config.sample_rate, config.fps, config.n_frames)
     motion = performer_motion(loudness, onsets, config.fps, rng)
     background = random_background(rng, config.size)
-    frames = render_frames(
-        load_picture(picture, config.size), background, motion, Camera.random(rng), rng
-    )
+    image = load_picture(picture, config.size)
+    # Camera-like looks for train only: a val clip draws exactly the numbers it always has.
+    if split == "train":
+        image, background = dress_picture(image, rng), dress_background(background, rng)
+    frames = render_frames(image, background, motion, Camera.random(rng), rng)
+    if split == "train":
+        frames = finish_frames(frames, rng)
     return SoloPerformance(audio, frames, voice, soundfont, program, picture, performance)
 
 

