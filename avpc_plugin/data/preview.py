@@ -56,7 +56,7 @@ def write_contact_sheet(
     Returns:
         ``(width, height)`` of the PNG in pixels: ``(SHEET_WIDTH, ROW_HEIGHT * rows)``.
     """
-    import matplotlib
+    import matplotlib  # deferred: optional (data extra); only the contact sheet needs it
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
