@@ -49,8 +49,8 @@ def bench_loader(
     from torch.utils.data import DataLoader
 
     from avpc_plugin.data.cache import CachedMixSeparateDataset, build_cache
+    from avpc_plugin.data.clips import clips_from_corpus
     from avpc_plugin.data.corpus import synthesize_corpus
-    from avpc_plugin.data.datasets import clips_from_corpus
 
     with tempfile.TemporaryDirectory() as folder:
         if corpus is None:

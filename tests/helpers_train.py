@@ -20,7 +20,7 @@ from torch.utils.data import Dataset
 from avpc_plugin.audio.io import write_audio
 from avpc_plugin.audio.mixing import make_mixture, peak_normalize
 from avpc_plugin.audio.stft import CLIP_SAMPLES, MODEL_RATE
-from avpc_plugin.data.datasets import SoloClip
+from avpc_plugin.data.clips import SoloClip
 from avpc_plugin.video.encode import write_mp4
 
 FUNDAMENTALS = (196.0, 392.0, 784.0, 1568.0)

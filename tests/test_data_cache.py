@@ -22,7 +22,8 @@ from avpc_plugin.data.cache import (
     build_cache,
     ensure_cache,
 )
-from avpc_plugin.data.datasets import MixSeparateDataset, SoloClip
+from avpc_plugin.data.clips import SoloClip
+from avpc_plugin.data.datasets import MixSeparateDataset
 from avpc_plugin.video.encode import write_mp4
 
 FPS = 8.0

@@ -12,7 +12,8 @@ from PIL import Image
 
 from avpc_plugin.audio.io import read_audio, write_audio
 from avpc_plugin.audio.stft import CLIP_SAMPLES, MODEL_RATE
-from avpc_plugin.data.datasets import MixSeparateDataset, SoloClip, clips_from_music_csv
+from avpc_plugin.data.clips import SoloClip, clips_from_music_csv
+from avpc_plugin.data.datasets import MixSeparateDataset
 
 
 def _music_fixture(root: Path) -> Path:

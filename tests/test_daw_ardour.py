@@ -14,6 +14,7 @@ import re
 import shutil
 import subprocess
 import xml.etree.ElementTree as ET
+from importlib import resources
 from pathlib import Path
 
 import numpy as np
@@ -21,7 +22,12 @@ import pytest
 from click.testing import CliRunner
 
 from avpc_plugin.audio.io import read_audio, write_audio
-from avpc_plugin.daw.ardour import ArdourSessionError, add_stems_to_session, find_session_file
+from avpc_plugin.daw.ardour import (
+    TRACK_TEMPLATE,
+    ArdourSessionError,
+    add_stems_to_session,
+    find_session_file,
+)
 from avpc_plugin.daw.cli import daw_group
 from avpc_plugin.daw.stems import place_stem
 
@@ -239,6 +245,36 @@ def test_xml_ids_counter_ports_and_superclock_positions(mini_session: Path, stem
         "a141120000",
         "a423360000",
     )
+
+
+def test_track_template_is_packaged_well_formed_and_filled_completely(
+    mini_session: Path, stem_dir: Path
+) -> None:
+    """The packaged template parses, names the Ardour save it follows, and every placeholder in
+    it is filled (a session made from it loads in Ardour: the tests on a real session above)."""
+    template = resources.files("avpc_plugin.daw").joinpath(TRACK_TEMPLATE)
+    text = template.read_text(encoding="utf-8")
+    assert "Ardour 7.3" in text.split("-->")[0]
+    root = ET.fromstring(text)
+    for path in ("Sources/Source", "Regions/Region", "Locations/Location", "Routes/Route",
+                 "Playlists/Playlist/Region"):  # fmt: skip
+        assert root.find(path) is not None, path
+    assert len(root.findall(".//Triggers/Trigger")) == 16
+    add_stems_to_session(
+        mini_session,
+        [place_stem(stem_dir / "violin/violin.wav", 0.5), place_stem(stem_dir / "cello/cello.wav")],
+    )
+    session = ET.parse(mini_session / "Mini.ardour").getroot()
+    unfilled = [(el.tag, k, v) for el in session.iter() for k, v in el.attrib.items() if "$" in v]
+    assert unfilled == []
+    route = next(r for r in session.iter("Route") if r.get("name") == "cello")
+    template_route = root.find("Routes/Route")
+    assert template_route is not None
+
+    def layout(element: ET.Element) -> list[str]:  # ports repeat per channel / master input
+        return [el.tag for el in element.iter() if el.tag not in ("Port", "Connection")]
+
+    assert layout(route) == layout(template_route)
 
 
 def test_xml_same_stem_twice_gets_new_names_never_overwrites(

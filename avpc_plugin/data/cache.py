@@ -42,11 +42,10 @@ import numpy as np
 from avpc_plugin.atomic import write_text_atomically
 from avpc_plugin.audio.io import AudioFileError
 from avpc_plugin.audio.stft import CLIP_SAMPLES, MODEL_RATE
+from avpc_plugin.data.clips import SkipLog, SoloClip
 from avpc_plugin.data.datasets import (
     ClipAudio,
     MixSeparateDataset,
-    SkipLog,
-    SoloClip,
     decode_clip_frames,
     frame_count,
 )
@@ -199,8 +198,8 @@ def build_cache(
     """Decode ``clips`` once into the cache folder ``out`` (created; an old cache is replaced).
 
     Args:
-        clips: solo clips (from :func:`~avpc_plugin.data.datasets.clips_from_corpus`,
-            :func:`~avpc_plugin.data.datasets.clips_from_music_csv` or
+        clips: solo clips (from :func:`~avpc_plugin.data.clips.clips_from_corpus`,
+            :func:`~avpc_plugin.data.clips.clips_from_music_csv` or
             :func:`~avpc_plugin.data.folder.clips_from_video_folder`).
         out: cache folder.
         fps: frame grid rate; the dataset reading the cache uses the same.

@@ -269,7 +269,7 @@ def cache(
 ) -> None:
     """Decode solo clips once into memory-mapped arrays for fast training."""
     from avpc_plugin.data.cache import build_cache
-    from avpc_plugin.data.datasets import clips_from_corpus, clips_from_music_csv
+    from avpc_plugin.data.clips import clips_from_corpus, clips_from_music_csv
     from avpc_plugin.data.folder import clips_from_video_folder
 
     if sum(s is not None for s in (corpus, music_csv, videos)) != 1:

@@ -234,7 +234,7 @@ def pick_program(
 
 def synth_clip(out: Path, split: Split, index: int, seed: int, config: SynthConfig) -> ClipRecord:
     """Make clip ``index`` of ``split`` into ``out`` (which must have ``audio/`` and ``video/``)."""
-    from pedalboard.io import AudioFile
+    from pedalboard.io import AudioFile  # deferred: pedalboard, in the clip-rendering worker
 
     from avpc_plugin.video.encode import write_mp4
 

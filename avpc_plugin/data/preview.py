@@ -18,7 +18,8 @@ import torch
 
 from avpc_plugin.audio.stft import FREQ_BINS, MODEL_RATE, N_FFT, stft
 from avpc_plugin.audio.warp import warp_to_log_freq, warped_row_positions
-from avpc_plugin.data.datasets import ClipAudio, SoloClip, decode_clip_frames
+from avpc_plugin.data.clips import SoloClip
+from avpc_plugin.data.datasets import ClipAudio, decode_clip_frames
 
 SHEET_WIDTH = 1600
 """Pixels."""
@@ -55,7 +56,7 @@ def write_contact_sheet(
     Returns:
         ``(width, height)`` of the PNG in pixels: ``(SHEET_WIDTH, ROW_HEIGHT * rows)``.
     """
-    import matplotlib
+    import matplotlib  # deferred: optional (data extra); only the contact sheet needs it
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt

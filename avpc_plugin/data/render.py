@@ -132,7 +132,7 @@ class SoundfontRenderer:
         self._sfont = self._api["get_sfont_by_id"](self._owner.synth, sfid)
 
     def _new_synth(self) -> Any:
-        import fluidsynth
+        import fluidsynth  # deferred: libfluidsynth (data extra) only renders notes
 
         return fluidsynth.Synth(
             gain=_RENDER_GAIN,

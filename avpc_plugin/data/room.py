@@ -78,7 +78,7 @@ class RoomSettings:
 def apply_room(audio: np.ndarray, sample_rate: int, room: RoomSettings) -> np.ndarray:
     """``audio`` float ``(channels, samples)`` at ``sample_rate`` Hz heard through ``room``:
     reverb, then microphone colour, then the noise floor; same shape, float32."""
-    from pedalboard import (
+    from pedalboard import (  # deferred: pedalboard's JUCE library, only to apply a room
         HighpassFilter,
         HighShelfFilter,
         LowShelfFilter,

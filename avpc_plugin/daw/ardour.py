@@ -12,6 +12,8 @@ would leave it (checked against sessions written by Ardour 7.3 itself):
   sample);
 * one new audio ``<Route>`` per stem (inputs = the stem's channels, outputs connected to the master
   bus inputs), with the processors, controls and automation lists Ardour writes for a new track;
+  the elements come from a packaged template (:data:`TRACK_TEMPLATE`, an Ardour 7.3 save's
+  layout) filled with ids, names and positions, so only the per-stem parts are built here;
 * ids are taken above both the session's ``id-counter`` and every id in the file, and the counter
   is moved past them; the session range is created or widened to cover the stems.
 
@@ -28,6 +30,8 @@ whose file name is taken gets a ``-1``, ``-2``... suffix, as Ardour does.
 
 from __future__ import annotations
 
+import copy
+import functools
 import os
 import re
 import shutil
@@ -35,7 +39,9 @@ import time
 import xml.etree.ElementTree as ET
 from collections.abc import Sequence
 from dataclasses import dataclass
+from importlib import resources
 from pathlib import Path
+from string import Template
 
 from avpc_plugin.atomic import write_text_atomically
 from avpc_plugin.audio.io import AtomicAudioWriter, AudioReader, resample_ratio, resample_span
@@ -47,38 +53,9 @@ DEFAULT_SUPERCLOCK_RATE = 282240000
 """Ardour 7's superclock ticks per second, used when the tempo map does not say."""
 _COPY_BLOCK = 1 << 18  # samples per channel copied at a time
 _STEREO_TAGS = ("%L", "%R")
-_TRACK_CONTROLS = (
-    "solo",
-    "solo-iso",
-    "solo-safe",
-    "mute",
-    "rec-enable",
-    "rec-safe",
-    "phase",
-    "monitor",
-)
-_TRIGGER_SLOTS = 16  # a track's cue slots; Ardour 7 crashes loading a TriggerBox without them
-_EMPTY_TRIGGER = {
-    "name": "",
-    "gain": "1",
-    "color": "3200171775",
-    "follow-count": "1",
-    "use-follow-length": "0",
-    "follow-length": "1|0|0",
-    "legato": "0",
-    "velocity-effect": "0",
-    "follow-action-probability": "0",
-    "quantization": "1|0|0",
-    "launch-style": "OneShot",
-    "follow-action-0": "Again:0",
-    "follow-action-1": "Stop:0",
-    "stretchable": "1",
-    "cue_isolated": "0",
-    "allow_patch_changes": "1",
-    "stretch_mode": "Crisp",
-    "segment-tempo": "0",
-    "start": "a0",
-}
+TRACK_TEMPLATE = "templates/ardour_track.xml"
+"""What a new track adds to a session, laid out as in a ``.ardour`` file (package data of
+:mod:`avpc_plugin.daw`; its header comment says which Ardour save it follows and what is filled)."""
 
 
 class ArdourSessionError(Exception):
@@ -191,6 +168,24 @@ def _child(parent: ET.Element, tag: str) -> ET.Element:
     if found is None:
         found = ET.SubElement(parent, tag)
     return found
+
+
+@functools.cache
+def _track_template() -> ET.Element:
+    """The parsed :data:`TRACK_TEMPLATE`, layout whitespace dropped (the writer indents)."""
+    root = ET.fromstring(resources.files("avpc_plugin.daw").joinpath(TRACK_TEMPLATE).read_bytes())
+    for element in root.iter():
+        if element.text is not None and not element.text.strip():
+            element.text = None
+        element.tail = None
+    return root
+
+
+def _prototype(path: str) -> ET.Element:
+    """A fresh copy of the template element at ``path`` (e.g. ``"Routes/Route"``)."""
+    found = _track_template().find(path)
+    assert found is not None, f"{TRACK_TEMPLATE}: no {path}"
+    return copy.deepcopy(found)
 
 
 def _legal_file_name(name: str) -> str:
@@ -340,313 +335,86 @@ class _SessionEditor:
 
         source_ids = []
         for path in paths:
-            source_id = self.ids()
-            source_ids.append(source_id)
-            ET.SubElement(
-                self.sources,
-                "Source",
-                {
-                    "name": path.name,
-                    "type": "audio",
-                    "flags": "",
-                    "id": source_id,
-                    "natural-position": self.timepos(position),
-                    "captured-for": "",
-                    "channel": "0",
-                    "origin": "",
-                    "gain": "1",
-                },
+            source = self._fill(
+                _prototype("Sources/Source"), file=path.name, position=self.timepos(position)
             )
-        whole = self._region_attributes(
-            paths[0].stem.split("%")[0], source_ids, 0, length, whole_file=True
-        )
-        ET.SubElement(self.regions, "Region", whole)
+            self.sources.append(source)
+            source_ids.append(source.get("id", ""))
+        region_name = paths[0].stem.split("%")[0]
+        whole = self._region(_prototype("Regions/Region"), region_name, source_ids, 0, length)
+        self.regions.append(whole)
 
         route_id = self.ids()
         playlist_id = self.ids()
-        playlist = ET.SubElement(
-            self.playlists,
-            "Playlist",
-            {
-                "id": playlist_id,
-                "name": playlist_name,
-                "type": "audio",
-                "orig-track-id": route_id,
-                "pgroup-id": "",
-                "shared-with-ids": "",
-                "frozen": "0",
-                "combine-ops": "0",
-            },
-        )
-        on_track = self._region_attributes(
-            f"{whole['name']}.1", source_ids, position, length, whole_file=False
-        )
-        region = ET.SubElement(playlist, "Region", on_track)
-        ET.SubElement(region, "Envelope", {"default": "yes"})
-        self.routes.append(self._route(route_id, track_name, channels, playlist_id))
+        ids = {"route_id": route_id, "playlist_id": playlist_id}
+        playlist = _prototype("Playlists/Playlist")
+        region = playlist.find("Region")
+        assert region is not None, f"{TRACK_TEMPLATE}: <Playlist> without <Region>"
+        self._region(region, f"{region_name}.1", source_ids, position, length)
+        self.playlists.append(self._fill(playlist, **ids, playlist_name=playlist_name))
+        self.routes.append(self._route(ids, track_name, channels))
 
         end = position + length
         self.range_start = position if self.range_start is None else min(self.range_start, position)
         self.range_end = end if self.range_end is None else max(self.range_end, end)
         return AddedTrack(track_name, position, length, tuple(paths))
 
-    def _region_attributes(
-        self, name: str, source_ids: list[str], position: int, length: int, whole_file: bool
-    ) -> dict[str, str]:
-        flag = "1" if whole_file else "0"
-        attributes = {
-            "name": name,
-            "muted": "0",
-            "opaque": "1",
-            "locked": "0",
-            "video-locked": "0",
-            "automatic": "0",
-            "whole-file": flag,
-            "import": flag,
-            "external": "0",
-            "sync-marked": "0",
-            "left-of-split": "0",
-            "right-of-split": "0",
-            "hidden": "0",
-            "position-locked": "0",
-            "valid-transients": "0",
-            "start": "a0",
-            "length": f"{self.timepos(length)}@{self.timepos(position)}",
-            "sync-position": "a0",
-            "ancestral-start": "a0",
-            "ancestral-length": "a0@a0",
-            "stretch": "1",
-            "shift": "1",
-            "layering-index": "0",
-            "tags": "",
-            "contents": "0",
-            "envelope-active": "0",
-            "default-fade-in": "0",
-            "default-fade-out": "0",
-            "fade-in-active": "0",
-            "fade-out-active": "0",
-            "scale-amplitude": "1",
-            "id": self.ids(),
-            "type": "audio",
-            "first-edit": "nothing",
-        }
-        for channel, source_id in enumerate(source_ids):
-            attributes[f"source-{channel}"] = source_id
-        for channel, source_id in enumerate(source_ids):
-            attributes[f"master-source-{channel}"] = source_id
-        attributes["channels"] = str(len(source_ids))
-        return attributes
+    def _fill(self, element: ET.Element, **fields: str) -> ET.Element:
+        """``element`` with every ``$id`` attribute (in document order) given a new id and the
+        other ``$field`` placeholders filled from ``fields``; a missing field is an error."""
+        for el in element.iter():
+            for key, value in list(el.attrib.items()):
+                if value == "$id":
+                    el.set(key, self.ids())
+                elif "$" in value:
+                    el.set(key, Template(value).substitute(fields))
+        return element
 
-    def _automation_list(
-        self, parent: ET.Element, automation_id: str, style: str, beat: bool = False
-    ) -> str:
-        list_id = self.ids()
-        ET.SubElement(
-            parent,
-            "AutomationList",
-            {
-                "automation-id": automation_id,
-                "id": list_id,
-                "interpolation-style": style,
-                "time-domain": "BeatTime" if beat else "AudioTime",
-                "state": "Off",
-            },
-        )
-        return list_id
+    def _region(
+        self, region: ET.Element, name: str, source_ids: list[str], position: int, length: int
+    ) -> ET.Element:
+        """Fill a template ``<Region>`` and append its per-channel source attributes."""
+        timecnt = f"{self.timepos(length)}@{self.timepos(position)}"
+        self._fill(region, region=name, length=timecnt)
+        for prefix in ("source", "master-source"):
+            for channel, source_id in enumerate(source_ids):
+                region.set(f"{prefix}-{channel}", source_id)
+        region.set("channels", str(len(source_ids)))
+        return region
 
-    def _io(
-        self, route: ET.Element, name: str, direction: str, ports: list[str], targets: list[str]
-    ) -> None:
-        io = ET.SubElement(
-            route,
-            "IO",
-            {"name": name, "id": self.ids(), "direction": direction, "default-type": "audio"},
-        )
-        for index, port in enumerate(ports):
-            port_el = ET.SubElement(io, "Port", {"type": "audio", "name": port})
-            if index < len(targets) and targets[index]:
-                ET.SubElement(port_el, "Connection", {"other": targets[index]})
+    def _ports(self, io: ET.Element, name: str, count: int, targets: list[str]) -> None:
+        """Replace the template ``<Port>`` of ``io`` by ``count`` numbered ports, port ``n``
+        connected to ``targets[n]`` where there is one."""
+        prototype = io.find("Port")
+        assert prototype is not None, f"{TRACK_TEMPLATE}: <IO> without <Port>"
+        io.remove(prototype)
+        for index in range(count):
+            target = targets[index] if index < len(targets) else ""
+            port = self._fill(copy.deepcopy(prototype), name=name, n=str(index + 1), other=target)
+            connection = port.find("Connection")
+            if connection is not None and not target:
+                port.remove(connection)
+            io.append(port)
 
-    def _route(self, route_id: str, name: str, channels: int, playlist_id: str) -> ET.Element:
+    def _route(self, ids: dict[str, str], name: str, channels: int) -> ET.Element:
         """A new audio track as Ardour 7 saves one (controls, I/O, processors, automation)."""
-        route = ET.Element(
-            "Route",
-            {
-                "version": self.root.get("version", str(MIN_SESSION_VERSION)),
-                "id": route_id,
-                "name": name,
-                "default-type": "audio",
-                "strict-io": "1",
-                "active": "1",
-                "denormal-protection": "0",
-                "meter-point": "MeterPostFader",
-                "disk-io-point": "DiskIOPreFader",
-                "meter-type": "MeterPeak",
-                "audio-playlist": playlist_id,
-                "saved-meter-point": "MeterPostFader",
-                "alignment-choice": "Automatic",
-                "mode": "Normal",
-            },
-        )
-        ET.SubElement(
+        route = _prototype("Routes/Route")
+        inputs, outputs = route.findall("IO")
+        self._ports(inputs, name, channels, [])
+        self._ports(outputs, name, len(self.master_inputs) or 2, self.master_inputs)
+        automation = route.find("Automation")
+        if automation is not None:  # its lists take their ids first, as they always have
+            self._fill(automation)
+        self._fill(
             route,
-            "PresentationInfo",
-            {"order": str(self.next_order), "flags": "AudioTrack,OrderSet", "color": "0"},
+            **ids,
+            name=name,
+            version=self.root.get("version", str(MIN_SESSION_VERSION)),
+            order=str(self.next_order),
+            phase_invert="0" * channels,
+            pan_width="1" if channels == 2 else "0",
         )
         self.next_order += 1
-        automation = ET.Element("Automation")
-        for control in _TRACK_CONTROLS:
-            self._automation_list(automation, control, "Discrete")
-        ET.SubElement(
-            route,
-            "Controllable",
-            {
-                "name": "solo",
-                "id": self.ids(),
-                "flags": "Toggle,RealTime",
-                "value": "0",
-                "self-solo": "0",
-                "soloed-by-upstream": "0",
-                "soloed-by-downstream": "0",
-            },
-        )
-        ET.SubElement(
-            route,
-            "Controllable",
-            {
-                "name": "solo-iso",
-                "id": self.ids(),
-                "flags": "Toggle,RealTime",
-                "value": "0",
-                "solo-isolated": "0",
-            },
-        )
-        ET.SubElement(
-            route,
-            "Controllable",
-            {
-                "name": "solo-safe",
-                "id": self.ids(),
-                "flags": "Toggle",
-                "value": "0",
-                "solo-safe": "0",
-            },
-        )
-        n_out = len(self.master_inputs) or 2
-        self._io(route, name, "Input", [f"{name}/audio_in {i + 1}" for i in range(channels)], [])
-        self._io(
-            route,
-            name,
-            "Output",
-            [f"{name}/audio_out {i + 1}" for i in range(n_out)],
-            self.master_inputs,
-        )
-        ET.SubElement(route, "MuteMaster", {"mute-point": "PostFader,Listen,Main", "muted": "0"})
-        ET.SubElement(
-            route,
-            "Controllable",
-            {"name": "mute", "id": self.ids(), "flags": "Toggle,RealTime", "value": "0"},
-        )
-        ET.SubElement(
-            route,
-            "Controllable",
-            {
-                "name": "phase",
-                "id": self.ids(),
-                "flags": "Toggle",
-                "value": "0",
-                "phase-invert": "0" * channels,
-            },
-        )
-        route.append(automation)
-
-        pannable = ET.SubElement(route, "Pannable")
-        pan_values = {
-            "pan-azimuth": "0.5",
-            "pan-width": "1" if channels == 2 else "0",
-            "pan-elevation": "0",
-            "pan-frontback": "0",
-            "pan-lfe": "0",
-        }
-        for control, value in pan_values.items():
-            ET.SubElement(
-                pannable,
-                "Controllable",
-                {"name": control, "id": self.ids(), "flags": "", "value": value},
-            )
-        pan_automation = ET.SubElement(pannable, "Automation")
-        for control in pan_values:
-            self._automation_list(pan_automation, control, "Linear", beat=True)
-
-        def processor(attributes: dict[str, str]) -> ET.Element:
-            base = {
-                "id": self.ids(),
-                "name": "",
-                "active": "1",
-                "user-latency": "0",
-                "use-user-latency": "0",
-            }
-            return ET.SubElement(route, "Processor", {**base, **attributes})
-
-        processor({"name": f"meter-{name}", "type": "meter"})
-        processor({"name": f"recorder:{name}", "type": "diskwriter", "record-safe": "0"})
-        processor({"name": f"player:{name}", "type": "diskreader"})
-        triggers = ET.SubElement(
-            processor(
-                {"name": "TriggerBox", "type": "triggerbox", "data-type": "audio", "order": "0"}
-            ),
-            "Triggers",
-        )
-        for slot in range(_TRIGGER_SLOTS):
-            ET.SubElement(triggers, "Trigger", {**_EMPTY_TRIGGER, "index": str(slot)})
-        processor({"name": "Polarity", "type": "polarity"})
-        for kind, automation_id, control, style in (
-            ("trim", "trim", "trimcontrol", "Logarithmic"),
-            ("amp", "gain", "gaincontrol", "Exponential"),
-        ):
-            amp = processor({"name": "Amp", "type": kind})
-            amp_automation = ET.SubElement(amp, "Automation")
-            self._automation_list(amp_automation, automation_id, style)
-            ET.SubElement(
-                amp,
-                "Controllable",
-                {"name": control, "id": self.ids(), "flags": "GainLike", "value": "1"},
-            )
-        outs = processor(
-            {
-                "name": name,
-                "own-input": "1",
-                "own-output": "0",
-                "output": name,
-                "type": "main-outs",
-                "role": "Main",
-            }
-        )
-        ET.SubElement(
-            outs, "PannerShell", {"bypassed": "0", "user-panner": "", "linked-to-route": "1"}
-        )
-        ET.SubElement(route, "Slavable")
-        ET.SubElement(
-            route,
-            "Controllable",
-            {
-                "name": "monitor",
-                "id": self.ids(),
-                "flags": "RealTime",
-                "value": "0",
-                "monitoring": "",
-            },
-        )
-        ET.SubElement(
-            route,
-            "Controllable",
-            {"name": "rec-safe", "id": self.ids(), "flags": "Toggle,RealTime", "value": "0"},
-        )
-        ET.SubElement(
-            route,
-            "Controllable",
-            {"name": "rec-enable", "id": self.ids(), "flags": "Toggle,RealTime", "value": "0"},
-        )
         return route
 
     # -------------------------------------------------------------------------------- finish
@@ -670,20 +438,13 @@ class _SessionEditor:
                 location.set("start", self.timepos(start))
                 location.set("end", self.timepos(end))
                 return
-        ET.SubElement(
-            locations,
-            "Location",
-            {
-                "id": self.ids(),
-                "name": "session",
-                "start": self.timepos(start),
-                "end": self.timepos(end),
-                "flags": "IsSessionRange",
-                "locked": "0",
-                "timestamp": str(int(time.time())),
-                "cue": "0",
-            },
+        location = self._fill(
+            _prototype("Locations/Location"),
+            start=self.timepos(start),
+            end=self.timepos(end),
+            timestamp=str(int(time.time())),
         )
+        locations.append(location)
 
 
 def _interchange_folder(session_file: Path, root: ET.Element) -> Path:

@@ -11,7 +11,8 @@ from torch import Tensor
 from torch.utils.data import DataLoader, Dataset, Subset
 
 from avpc_plugin.data.cache import CachedMixSeparateDataset, ClipCache, ensure_cache
-from avpc_plugin.data.datasets import SoloClip, read_clips
+from avpc_plugin.data.clips import SoloClip
+from avpc_plugin.data.datasets import read_clips
 from avpc_plugin.data.frames import normalize_frames
 from avpc_plugin.train.config import ConfigError, TrainConfig
 from avpc_plugin.train.distributed import (
