@@ -337,3 +337,19 @@ def test_synth_with_kin_plays_relatives_of_the_same_performances(tmp_path: Path)
     assert f"played by a relative: {relatives} of 6 clips" in outputs["1"]
     result = CliRunner().invoke(main, [*base, "--out", str(tmp_path / "x"), "--kin-share", "2"])
     assert result.exit_code == 2 and "--kin-share" in result.output
+
+
+def test_a_corpus_grows_in_steps_and_a_stopped_step_is_redone(tmp_path: Path) -> None:
+    from avpc_plugin.data.corpus import SynthConfig, read_index, synthesize_corpus
+
+    _val_soundfont()
+    config = SynthConfig(duration=1.0, fps=4.0, size=32)
+    whole = synthesize_corpus(tmp_path / "whole", "val", clips=3, seed=2, config=config, workers=1)
+    steps = tmp_path / "steps"
+    synthesize_corpus(steps, "val", clips=2, seed=2, config=config, workers=1)
+    synthesize_corpus(steps, "val", clips=1, seed=2, config=config, workers=1, start=2)
+    synthesize_corpus(steps, "val", clips=1, seed=2, config=config, workers=1, start=2)  # redone
+    assert [r["id"] for r in read_index(steps)] == [r.id for r in whole]
+    assert _digest(steps) == _digest(tmp_path / "whole")
+    synthesize_corpus(steps, "val", clips=1, seed=2, config=config, workers=1, start=1)
+    assert [r["id"] for r in read_index(steps)] == [whole[0].id, whole[1].id]

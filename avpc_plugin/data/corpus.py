@@ -36,6 +36,7 @@ from typing import Any
 
 import numpy as np
 
+from avpc_plugin.atomic import write_text_atomically
 from avpc_plugin.data.instruments import INSTRUMENT_NAMES, Instrument, get_instrument
 from avpc_plugin.data.looks import dress_background, dress_picture, finish_frames
 from avpc_plugin.data.melodies import Performance, generate_performance
@@ -303,7 +304,9 @@ def synthesize_corpus(
     """Write ``clips`` clips (indices ``start .. start+clips-1``) of ``split`` and the index.
 
     Args:
-        out: corpus folder (created). An existing index is replaced.
+        out: corpus folder (created). Its index keeps the existing records of clips before
+            ``start`` (so a corpus grows in steps, each a run that can be repeated if stopped)
+            and gets this run's; records from ``start`` on are replaced.
         split: ``"train"`` or ``"val"`` (which soundfonts and pictures may be used).
         clips: number of clips (>= 1).
         seed: corpus seed; the same seed gives identical files (with the same soundfonts and
@@ -341,15 +344,25 @@ def synthesize_corpus(
                 records.append(record)
                 if progress:
                     progress(len(records), clips)
-    write_index(root / INDEX_NAME, records)
+    earlier = [r for r in _existing_records(root) if clip_number(r["id"]) < start]
+    write_index(root / INDEX_NAME, [*earlier, *(asdict(r) for r in records)])
     return records
 
 
-def write_index(path: Path, records: list[ClipRecord]) -> None:
-    """Write ``records`` as JSON lines, one clip per line."""
-    with open(path, "w", encoding="utf-8") as f:
-        for record in records:
-            f.write(json.dumps(asdict(record), sort_keys=True) + "\n")
+def clip_number(clip_id: str) -> int:
+    """The index ``i`` of a clip id such as ``"train_000042"``."""
+    return int(clip_id.rsplit("_", 1)[-1])
+
+
+def _existing_records(root: Path) -> list[dict[str, Any]]:
+    return read_index(root) if is_corpus_folder(root) else []
+
+
+def write_index(path: Path, records: list[dict[str, Any]]) -> None:
+    """Write ``records`` (:class:`ClipRecord` fields) as JSON lines, one clip per line, through a
+    temporary file: a stopped run leaves the previous index whole."""
+    lines = "".join(json.dumps(record, sort_keys=True) + "\n" for record in records)
+    write_text_atomically(path, lines)
 
 
 def is_corpus_folder(folder: str | Path) -> bool:
