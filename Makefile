@@ -22,9 +22,11 @@ $(BIN)/.installed: $(LOCK) pyproject.toml Makefile .ci/system-deps.sh .ci/check-
 	$(PIP) install --no-deps --no-build-isolation -e .
 	touch $@
 
+# ruff, and the import contract: one-way layers, no cycles (.ci/check_imports.py).
 lint: $(BIN)/.installed
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/python .ci/check_imports.py
 
 typecheck: $(BIN)/.installed
 	$(BIN)/mypy

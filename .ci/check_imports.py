@@ -2,7 +2,7 @@
 
 Layers, lowest first (a module may import its own layer's packages and those below, never above):
 
-    utilities     atomic, paths, device, interrupts, metrics
+    utilities     atomic, paths, device, interrupts, metrics, commands (shared CLI pieces)
     media, nets   audio, video, nets
     foundations   checkpoints, data, stem_settings
     separation    separate
@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 LAYERS: tuple[tuple[str, ...], ...] = (
-    ("atomic", "paths", "device", "interrupts", "metrics"),
+    ("atomic", "paths", "device", "interrupts", "metrics", "commands"),
     ("audio", "video", "nets"),
     ("checkpoints", "data", "stem_settings"),
     ("separate",),
@@ -97,16 +97,10 @@ def imports_of(root: Path, path: Path) -> Iterator[Import]:
                     base = _resolve(module, path.name == "__init__.py", child)
                     names = [base]
                     # `from pkg import sub` may name a submodule: count it as that module
-                    names += [
-                        f"{base}.{a.name}"
-                        for a in child.names
-                        if (root.parent / Path(*f"{base}.{a.name}".split("."))).exists()
-                        or (root.parent / Path(*f"{base}.{a.name}".split("."))).with_suffix(".py").exists()
-                    ]
+                    names += [f"{base}.{a.name}" for a in child.names if _is_module(root, base, a)]
                 for name in names:
-                    if name == package or name.startswith(package + "."):
-                        yield Import(module, name, child.lineno, in_function, type_only)
-                    elif in_function and DEFERRED not in lines[child.lineno - 1]:
+                    ours = name == package or name.startswith(package + ".")
+                    if ours or (in_function and DEFERRED not in lines[child.lineno - 1]):
                         yield Import(module, name, child.lineno, in_function, type_only)
             elif isinstance(child, ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda):
                 yield from visit(child, True, type_only)
@@ -116,6 +110,12 @@ def imports_of(root: Path, path: Path) -> Iterator[Import]:
                 yield from visit(child, in_function, type_only)
 
     yield from visit(tree, False, False)
+
+
+def _is_module(root: Path, base: str, alias: ast.alias) -> bool:
+    """Whether ``from base import alias`` names a module (a file or a package folder)."""
+    path = root.parent / Path(*f"{base}.{alias.name}".split("."))
+    return path.is_dir() or path.with_suffix(".py").is_file()
 
 
 def _is_type_checking(test: ast.expr) -> bool:

@@ -3,8 +3,8 @@ measured them, so that no hand-typed copy can drift.
 
 A quoted figure lives in a marked block, ``<!-- figures:NAME -->`` ... ``<!-- /figures:NAME -->``:
 
-- ``results`` (README.md) and ``scores`` (the model cards): tables rendered from the quality
-  benchmark's JSON files (``docs/quality*/quality.json``, written by
+- ``results`` (README.md), ``glance`` (docs/benchmarks.md) and ``scores`` (the model cards):
+  tables rendered from the quality benchmark's JSON files (``docs/quality*/quality.json``, written by
   ``benchmarks/quality.py``);
 - ``demo`` (README.md): the score table ``avpc demo`` prints, copied from a demo's report.
 
@@ -29,6 +29,7 @@ ROOT = Path(__file__).resolve().parents[1]
 README = ROOT / "README.md"
 DEFAULT_CARD = ROOT / "models" / "cards" / "avpc-synth.md"
 BASELINE_CARD = ROOT / "models" / "cards" / "sop-synth.md"
+BENCHMARKS = ROOT / "docs" / "benchmarks.md"
 QUALITY = {
     "val": ROOT / "docs" / "quality" / "quality.json",
     "val, normalised": ROOT / "docs" / "quality-normalised" / "quality.json",
@@ -148,6 +149,7 @@ JSON_BLOCKS: dict[tuple[Path, str], Callable[[dict[str, dict[str, Any]]], str]] 
     (README, "results"): results_table,
     (DEFAULT_CARD, "scores"): card_scores_table,
     (BASELINE_CARD, "scores"): baseline_card_table,
+    (BENCHMARKS, "glance"): results_table,
 }
 """The blocks made from the quality runs, by file and block name."""
 

@@ -19,13 +19,13 @@ from avpc_plugin.demo import (
     FIGURE_ROW_PX,
     FIGURE_WIDTH_PX,
     NO_MODEL_MESSAGE,
-    demo_command,
     log_spectrogram,
     parse_instruments,
     score_stems,
     stem_names,
     sum_error,
 )
+from avpc_plugin.demo.cli import demo_command
 from avpc_plugin.nets import build_net
 
 DURATION = 4.0

@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 import torch
 from helpers_train import ToneMixtures
-from test_video_decode import make_marker_video
+from helpers_video import make_marker_video
 from torch import Tensor
 
 from avpc_plugin.nets import build_net

@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 import torch
 from click.testing import CliRunner
-from test_separate_separator import ConstantMasks
-from test_video_decode import make_marker_video
+from helpers_separation import ConstantMasks
+from helpers_video import make_marker_video
 from torch import Tensor, nn
 
 from avpc_plugin.audio.io import write_audio

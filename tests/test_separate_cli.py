@@ -14,7 +14,7 @@ import pytest
 import torch
 from click.testing import CliRunner
 from helpers_engine import make_video
-from test_video_decode import make_marker_video
+from helpers_video import make_marker_video
 from torch import Tensor, nn
 
 from avpc_plugin.audio.io import read_audio, write_audio

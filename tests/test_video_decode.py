@@ -2,17 +2,23 @@
 
 from __future__ import annotations
 
-from fractions import Fraction
 from pathlib import Path
 
-import av
 import numpy as np
 import pytest
 import torch
+from helpers_video import (
+    FPS,
+    HEIGHT,
+    WIDTH,
+    digit_levels,
+    frame_index_of,
+    index_from_levels,
+    make_marker_video,
+    unnormalise,
+)
 
 from avpc_plugin.video.decode import (
-    IMAGENET_MEAN,
-    IMAGENET_STD,
     VideoError,
     VideoReader,
     VideoTooShortError,
@@ -21,71 +27,6 @@ from avpc_plugin.video.decode import (
     preprocess_frames,
     probe_video,
 )
-
-FPS = 10
-WIDTH, HEIGHT = 64, 48
-
-
-def digit_levels(index: int) -> tuple[int, int]:
-    """Grey levels of the top band's left and right halves in frame ``index`` (< 100) of
-    :func:`make_marker_video`: its tens and its units, 20 grey levels apart."""
-    return 20 + 20 * (index // 10), 20 + 20 * (index % 10)
-
-
-def index_from_levels(left: float, right: float) -> int:
-    """Inverse of :func:`digit_levels`, robust to a few grey levels of coding error."""
-    return 10 * round((left - 20) / 20) + round((right - 20) / 20)
-
-
-def make_marker_video(
-    path: Path, frames: int = 100, audio: np.ndarray | None = None, sample_rate: int = 44100
-) -> Path:
-    """A near-lossless test video: the top half's grey levels count frames (:func:`digit_levels`),
-    the bottom half is black (left) and white (right); optionally with an audio track
-    (``(channels, samples)`` float, written as flac)."""
-    with av.open(str(path), "w") as container:
-        stream = container.add_stream("libx264", rate=FPS, options={"crf": "0"})
-        stream.width, stream.height, stream.pix_fmt = WIDTH, HEIGHT, "yuv444p"
-        audio_stream = None
-        if audio is not None:
-            layout = "mono" if audio.shape[0] == 1 else "stereo"
-            audio_stream = container.add_stream("flac", rate=sample_rate, layout=layout)
-        for index in range(frames):
-            image = np.zeros((HEIGHT, WIDTH, 3), np.uint8)
-            image[: HEIGHT // 2, : WIDTH // 2], image[: HEIGHT // 2, WIDTH // 2 :] = digit_levels(
-                index
-            )
-            image[HEIGHT // 2 :, WIDTH // 2 :] = 255
-            for packet in stream.encode(av.VideoFrame.from_ndarray(image, format="rgb24")):
-                container.mux(packet)
-        for packet in stream.encode():
-            container.mux(packet)
-        if audio is not None and audio_stream is not None:
-            pcm = np.round(np.clip(audio, -1, 1) * 32767).astype(np.int16)
-            for start in range(0, pcm.shape[1], 4096):
-                chunk = np.ascontiguousarray(pcm[:, start : start + 4096].T.reshape(1, -1))
-                frame = av.AudioFrame.from_ndarray(
-                    chunk, format="s16", layout=audio_stream.layout.name
-                )
-                frame.sample_rate = sample_rate
-                frame.pts, frame.time_base = start, Fraction(1, sample_rate)
-                for packet in audio_stream.encode(frame):
-                    container.mux(packet)
-            for packet in audio_stream.encode():
-                container.mux(packet)
-    return path
-
-
-def frame_index_of(image: np.ndarray) -> int:
-    """Frame index encoded in a decoded RGB frame's top band."""
-    return index_from_levels(float(image[5, 8, 0]), float(image[5, WIDTH - 8, 0]))
-
-
-def unnormalise(frames: torch.Tensor) -> torch.Tensor:
-    """ImageNet-normalised (T, 3, H, W) back to 0..255."""
-    mean = torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1)
-    std = torch.tensor(IMAGENET_STD).view(1, 3, 1, 1)
-    return (frames * std + mean) * 255
 
 
 @pytest.fixture(scope="module")

@@ -3,16 +3,45 @@
 from __future__ import annotations
 
 import functools
+import io
 import json
 import math
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar
 
 import click
+import torch
 
-if TYPE_CHECKING:
-    from avpc_plugin.checkpoints import CheckpointMetadata, ModelEntry
+from avpc_plugin.atomic import write_bytes_atomically
+from avpc_plugin.checkpoints import (
+    FORMAT_NAME,
+    CheckpointError,
+    CheckpointMetadata,
+    ConversionError,
+    ModelEntry,
+    RegistryError,
+    build_model,
+    convert_reference_state_dicts,
+    count_parameters,
+    index_search_path,
+    list_models,
+    load_checkpoint,
+    lookup_model,
+    read_checkpoint_metadata,
+    read_state_dict_file,
+    register_model,
+    save_checkpoint,
+    sha256_file,
+    verify_model,
+)
+from avpc_plugin.checkpoints.format import (
+    check_file_hash,
+    hash_in_file_name,
+    validate_name,
+)
+from avpc_plugin.commands import overwrite_option
+from avpc_plugin.nets.visual import trunk_state_to_torchvision
 
 CommandT = TypeVar("CommandT", bound=Callable[..., Any])
 
@@ -31,7 +60,6 @@ def _user_errors(command: CommandT) -> CommandT:
 
     @functools.wraps(command)
     def run(*args: Any, **kwargs: Any) -> Any:
-        from avpc_plugin.checkpoints import CheckpointError, RegistryError
 
         try:
             return command(*args, **kwargs)
@@ -43,7 +71,6 @@ def _user_errors(command: CommandT) -> CommandT:
 
 def _lookup(name_or_path: str) -> Path | ModelEntry:
     """A checkpoint path or a registry entry; unknown names become a click error."""
-    from avpc_plugin.checkpoints import lookup_model
 
     try:
         return lookup_model(name_or_path)
@@ -74,7 +101,6 @@ def _human_count(count: int) -> str:
 
 
 def _parameter_column(metadata: CheckpointMetadata) -> str:
-    from avpc_plugin.checkpoints import CheckpointError, count_parameters
 
     try:
         return _human_count(count_parameters(metadata.arch, metadata.config))
@@ -86,8 +112,6 @@ def _parameter_column(metadata: CheckpointMetadata) -> str:
 @_user_errors
 def models_list() -> None:
     """Table of registered models: name, arch, parameters, size, default (*), verified."""
-    from avpc_plugin.checkpoints import CheckpointError, index_search_path, list_models
-    from avpc_plugin.checkpoints.format import read_checkpoint_metadata
 
     entries = list_models()
     if not entries:
@@ -122,8 +146,6 @@ def models_info(model: str, as_json: bool) -> None:
 
     MODEL is a registry name or a path to a .pt checkpoint.
     """
-    from avpc_plugin.checkpoints import FORMAT_NAME, ModelEntry, read_checkpoint_metadata
-    from avpc_plugin.checkpoints.format import check_file_hash
 
     found = _lookup(model)
     entry = found if isinstance(found, ModelEntry) else None
@@ -178,15 +200,6 @@ def models_verify(models_to_check: tuple[str, ...]) -> None:
 
     With no MODEL, every registered model is checked. Exits with status 1 if any check fails.
     """
-    from avpc_plugin.checkpoints import (
-        CheckpointError,
-        ModelEntry,
-        RegistryError,
-        list_models,
-        read_checkpoint_metadata,
-        verify_model,
-    )
-    from avpc_plugin.checkpoints.format import hash_in_file_name
 
     targets: list[Path | ModelEntry] = (
         [_lookup(model) for model in models_to_check] if models_to_check else list(list_models())
@@ -215,7 +228,6 @@ def models_verify(models_to_check: tuple[str, ...]) -> None:
 
 
 def _checkpoint_name(ctx: click.Context, param: click.Parameter, value: str) -> str:
-    from avpc_plugin.checkpoints.format import validate_name
 
     try:
         return validate_name(value)
@@ -263,7 +275,6 @@ def _check_register_options(
 def _register(
     path: Path, out_dir: Path, name: str, description: str, card: Path | None, default: bool
 ) -> None:
-    from avpc_plugin.checkpoints import register_model
 
     entry = register_model(
         path, out_dir, description=description, card=card, default=default, name=name
@@ -299,14 +310,6 @@ def models_convert(
     make_default: bool,
 ) -> None:
     """Convert reference-implementation checkpoints (net_frame / net_sound) to an avpc one."""
-    from avpc_plugin.checkpoints import (
-        ConversionError,
-        build_model,
-        convert_reference_state_dicts,
-        read_state_dict_file,
-        save_checkpoint,
-        sha256_file,
-    )
 
     _check_register_options(register, description, card, make_default)
     frame_state = read_state_dict_file(frame_file)
@@ -355,9 +358,6 @@ def models_export(
     The copy keeps the net, its config and its training summary, and drops the resume state
     (optimizer and RNG), which is most of a training checkpoint's size.
     """
-    import torch
-
-    from avpc_plugin.checkpoints import load_checkpoint, save_checkpoint
 
     _check_register_options(register, description, card, make_default)
     source = _resolve(model)
@@ -374,19 +374,12 @@ def models_export(
 @models.command("export-trunk", short_help="Write a model's visual trunk as ResNet-18 weights.")
 @click.argument("model")
 @click.argument("out", type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--overwrite", is_flag=True, help="Replace OUT if it exists.")
+@overwrite_option("OUT if it exists")
 @_user_errors
 def models_export_trunk(model: str, out: Path, overwrite: bool) -> None:
     """Write MODEL's visual trunk (a name or a .pt file) to OUT as a torchvision ResNet-18 state
     dict: the file that a net's ``trunk_weights`` takes (e.g. from a "visual" pre-training run,
     to start both AVPC and the Sound-of-Pixels baseline from the same trunk)."""
-    import io
-
-    import torch
-
-    from avpc_plugin.atomic import write_bytes_atomically
-    from avpc_plugin.checkpoints import load_checkpoint
-    from avpc_plugin.nets.visual import trunk_state_to_torchvision
 
     if out.exists() and not overwrite:
         raise click.ClickException(f"{out} already exists (pass --overwrite to replace it)")

@@ -2,10 +2,23 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from pathlib import Path
 from typing import cast
 
 import click
+import numpy as np
+from tqdm import tqdm
+
+from avpc_plugin.data.bench import build_benchmark
+from avpc_plugin.data.cache import build_cache
+from avpc_plugin.data.clips import clips_from_corpus, clips_from_music_csv
+from avpc_plugin.data.corpus import SynthConfig, synthesize_corpus
+from avpc_plugin.data.folder import clips_from_video_folder
+from avpc_plugin.data.instruments import INSTRUMENT_NAMES, get_instrument
+from avpc_plugin.data.preview import clips_for_preview, write_contact_sheet
+from avpc_plugin.data.render import Split, check_extra_soundfonts
+from avpc_plugin.data.scene import synth_scene
 
 
 @click.group("data")
@@ -108,13 +121,6 @@ def synth(
     workers: int,
 ) -> None:
     """Render solo instrument clips (wav + mp4) and their index."""
-    from collections import Counter
-
-    from tqdm import tqdm
-
-    from avpc_plugin.data.corpus import SynthConfig, synthesize_corpus
-    from avpc_plugin.data.instruments import get_instrument
-    from avpc_plugin.data.render import Split, check_extra_soundfonts
 
     try:
         check_extra_soundfonts(cast(Split, split), soundfonts)
@@ -208,9 +214,6 @@ def bench(
 ) -> None:
     """Build a fixed benchmark set of 2- and 3-source mixtures, by default of val-split clips
     (sounds and pictures never used in training)."""
-    from avpc_plugin.data.bench import build_benchmark
-    from avpc_plugin.data.corpus import synthesize_corpus
-    from avpc_plugin.data.render import Split
 
     if corpus is None:
         corpus = out / "corpus"
@@ -268,9 +271,6 @@ def cache(
     image_size: int,
 ) -> None:
     """Decode solo clips once into memory-mapped arrays for fast training."""
-    from avpc_plugin.data.cache import build_cache
-    from avpc_plugin.data.clips import clips_from_corpus, clips_from_music_csv
-    from avpc_plugin.data.folder import clips_from_video_folder
 
     if sum(s is not None for s in (corpus, music_csv, videos)) != 1:
         raise click.UsageError("give exactly one of --corpus, --music-csv, --videos")
@@ -336,11 +336,6 @@ def scene(
     fps: float,
 ) -> None:
     """Render 2-4 performers side by side with their mix, solos and boxes."""
-    import numpy as np
-
-    from avpc_plugin.data.instruments import INSTRUMENT_NAMES
-    from avpc_plugin.data.render import Split
-    from avpc_plugin.data.scene import synth_scene
 
     if instruments and not 2 <= len(instruments) <= 4:
         raise click.BadParameter(
@@ -384,7 +379,6 @@ def scene(
 )
 def preview(folder: Path, out: Path, frames: int, clips: int) -> None:
     """Contact sheet of a corpus, cache or video folder: frames and spectrogram per clip."""
-    from avpc_plugin.data.preview import clips_for_preview, write_contact_sheet
 
     width, height = write_contact_sheet(clips_for_preview(folder), out, frames, clips)
     click.echo(f"wrote {out} ({width} x {height} px)")

@@ -7,6 +7,8 @@ from pathlib import Path
 import click
 
 from avpc_plugin.audio.io import AudioFileError
+from avpc_plugin.daw.ardour import ArdourSessionError, add_stems_to_session
+from avpc_plugin.daw.rpp import RppProjectError, add_tracks_to_rpp, write_rpp_project
 from avpc_plugin.daw.stems import StemPlacement, place_stem, place_stems, stem_files
 
 
@@ -64,8 +66,6 @@ def export_command(
     overwrite: bool,
 ) -> None:
     """Add every stem in --stems as a new track at --position."""
-    from avpc_plugin.daw.ardour import ArdourSessionError, add_stems_to_session
-    from avpc_plugin.daw.rpp import RppProjectError, add_tracks_to_rpp, write_rpp_project
 
     try:
         placements: list[StemPlacement] = []

@@ -24,7 +24,6 @@ PNG), :mod:`~avpc_plugin.demo.report` (report and terminal summary),
 :mod:`~avpc_plugin.demo.cli` (the command).
 """
 
-from avpc_plugin.demo.cli import demo_command
 from avpc_plugin.demo.result import (
     DEFAULT_INSTRUMENTS,
     NO_MODEL_MESSAGE,
@@ -52,7 +51,6 @@ __all__ = [
     "DemoError",
     "DemoResult",
     "DemoTimings",
-    "demo_command",
     "log_spectrogram",
     "parse_instruments",
     "plot_spectrograms",

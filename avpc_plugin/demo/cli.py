@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from avpc_plugin.commands import device_option, model_option, overwrite_option
 from avpc_plugin.demo.report import summary_lines
 from avpc_plugin.demo.result import DEFAULT_INSTRUMENTS, DemoError
 from avpc_plugin.demo.run import parse_instruments, run_demo
@@ -21,12 +22,7 @@ from avpc_plugin.separate.progress import progress_bar
     show_default=True,
     help="Output folder.",
 )
-@click.option(
-    "--model",
-    default=None,
-    metavar="NAME|PATH",
-    help="Registry name or checkpoint file (default: the registry's default model).",
-)
+@model_option()
 @click.option(
     "--duration",
     type=click.FloatRange(min=1.0),
@@ -41,7 +37,7 @@ from avpc_plugin.separate.progress import progress_bar
     show_default=True,
     help="2-4 comma-separated instrument classes, left to right.",
 )
-@click.option("--device", default=None, help="cpu, cuda, cuda:N (default: CUDA when present).")
+@device_option
 @click.option(
     "--normalise/--no-normalise",
     default=True,
@@ -55,7 +51,7 @@ from avpc_plugin.separate.progress import progress_bar
     help="Shape each stem with its instrument's preset (for listening; scores a little lower) "
     "instead of the model's plain soft mask.",
 )
-@click.option("--overwrite", is_flag=True, help="Reuse an existing output folder.")
+@overwrite_option("the files of an existing output folder")
 def demo_command(
     out: Path,
     model: str | None,

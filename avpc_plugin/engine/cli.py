@@ -10,6 +10,8 @@ from types import FrameType
 
 import click
 
+from avpc_plugin.checkpoints import default_model
+from avpc_plugin.commands import device_option, model_option
 from avpc_plugin.device import resolve_device
 from avpc_plugin.engine.logsetup import default_log_file, setup_logging
 from avpc_plugin.engine.server import (
@@ -38,12 +40,8 @@ READY_PREFIX = "avpc engine ready:"
     help="UDP (and TCP) port; 0 picks a free one (printed in the ready line).",
 )
 @click.option("--tcp", is_flag=True, help="Also accept OSC over TCP on the same port.")
-@click.option(
-    "--model",
-    default=None,
-    help="Registry name or checkpoint file (default: the registry's default model).",
-)
-@click.option("--device", default=None, help="cpu, cuda, cuda:N (default: CUDA when present).")
+@model_option()
+@device_option
 @click.option(
     "--batch-segments",
     type=click.IntRange(min=1),
@@ -148,8 +146,6 @@ def _load_separator(
         text = str(err.args[0]) if isinstance(err, KeyError) and err.args else str(err)
         raise click.ClickException(f"--model {model or '(default)'}: {text}") from None
     if model is None:
-        from avpc_plugin.checkpoints import default_model
-
         entry = default_model()
         name = entry.name if entry else "(default)"
     else:

@@ -10,6 +10,7 @@ from pathlib import Path
 import click
 
 from avpc_plugin.checkpoints import CheckpointError, RegistryError
+from avpc_plugin.commands import device_option, model_option, overwrite_option
 from avpc_plugin.evaluate.benchmark import (
     BenchmarkError,
     default_score_workers,
@@ -34,7 +35,7 @@ DEFAULT_THRESHOLD = 0.5
     "--set", "set_dir", required=True, type=click.Path(path_type=Path),
     help="Benchmark folder with manifest.jsonl (see avpc data bench).",
 )  # fmt: skip
-@click.option("--model", "model", required=True, help="Registered model name or checkpoint file.")
+@model_option(required=True)
 @click.option(
     "--cycles", type=click.IntRange(min=0), default=None,
     help="PCNet test-time cycles (default: the trained number).",
@@ -60,7 +61,7 @@ DEFAULT_THRESHOLD = 0.5
     "--out", "out_dir", type=click.Path(path_type=Path), default=Path("."), show_default=True,
     help="Folder for the JSON and Markdown reports.",
 )  # fmt: skip
-@click.option("--device", default=None, help="cpu, cuda or cuda:N (default: CUDA when present).")
+@device_option
 @click.option(
     "--workers", type=click.IntRange(min=0), default=None,
     help="Processes scoring BSS Eval while the model separates; 0 scores in this process "
@@ -154,7 +155,7 @@ def report_suffix(
     required=True,
     help="Benchmark set folder (manifest.jsonl).",
 )
-@click.option("--model", default=None, help="Registry name or checkpoint file (default model).")
+@model_option()
 @click.option("--instrument", default=None, help="Instrument to score (default: NAME).")
 @click.option(
     "--out",
@@ -173,8 +174,8 @@ def report_suffix(
     "Default: the built-in grids of all four.",
 )
 @click.option("--rounds", type=click.IntRange(min=1), default=1, show_default=True)
-@click.option("--device", default=None, help="cpu, cuda, cuda:N (default: CUDA when present).")
-@click.option("--overwrite", is_flag=True, help="Replace an existing tuned preset file.")
+@device_option
+@overwrite_option("an existing tuned preset file")
 def tune_command(
     name: str,
     set_dir: Path,

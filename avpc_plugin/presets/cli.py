@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 
+from avpc_plugin.commands import LazyCommand, LazyGroup, overwrite_option
 from avpc_plugin.presets import (
     DEFAULT_PRESET,
     PresetError,
@@ -21,7 +22,16 @@ from avpc_plugin.presets.writer import child_preset_toml, preset_to_toml, write_
 from avpc_plugin.stem_settings import build_post_chain
 
 
-@click.group("presets")
+@click.group(
+    "presets",
+    cls=LazyGroup,
+    lazy={
+        "tune": LazyCommand(
+            "avpc_plugin.evaluate.cli:tune_command",
+            "Tune a preset's threshold, cycles and smoothing on a benchmark set.",
+        )
+    },
+)
 def presets_group() -> None:
     """Per-instrument stem presets (mask, smoothing, band limits, post chain)."""
 
@@ -80,7 +90,7 @@ def validate_command(files: tuple[Path, ...]) -> None:
     default=None,
     help="Folder to write NAME.toml in (default: the user preset folder).",
 )
-@click.option("--overwrite", is_flag=True, help="Replace an existing file.")
+@overwrite_option("an existing file")
 def new_command(name: str, parent: str, out_dir: Path | None, overwrite: bool) -> None:
     """Create preset NAME inheriting --from, its parent's settings as comments to edit."""
     try:

@@ -23,9 +23,11 @@ from avpc_plugin.audio.io import (
     WRITE_FORMATS,
     AudioWarning,
     BitDepth,
+    audio_info,
     check_output_format,
     is_video_container,
 )
+from avpc_plugin.commands import audio_format_options, device_option, model_option, overwrite_option
 from avpc_plugin.interrupts import sigterm_raises
 from avpc_plugin.presets import load_preset
 from avpc_plugin.separate.output import DEFAULT_TEMPLATE, output_paths
@@ -118,8 +120,7 @@ def expand_inputs(inputs: Sequence[Path]) -> list[Path]:
     show_default=True,
     help="Output path inside the folder; fields {track}, {stem}, {ext}.",
 )
-@click.option("--format", "fmt", type=click.Choice(WRITE_FORMATS), default="wav", show_default=True)
-@click.option("--bit-depth", type=click.Choice(BIT_DEPTHS), default="24", show_default=True)
+@audio_format_options(WRITE_FORMATS, BIT_DEPTHS)
 @click.option(
     "--residual",
     is_flag=True,
@@ -127,12 +128,8 @@ def expand_inputs(inputs: Sequence[Path]) -> list[Path]:
     "rule decides: by default its stem as masked, before the post chain).",
 )
 @click.option("--normalise", is_flag=True, help="Scale masks so the stems sum to the input.")
-@click.option(
-    "--model",
-    default=None,
-    help="Registry name or checkpoint file (default: the registry's default).",
-)
-@click.option("--device", default=None, help="cpu, cuda, cuda:N (default: CUDA when present).")
+@model_option()
+@device_option
 @click.option("--start", type=float, default=None, help="First second to separate.")
 @click.option("--end", type=float, default=None, help="Second to stop at.")
 @click.option(
@@ -141,7 +138,7 @@ def expand_inputs(inputs: Sequence[Path]) -> list[Path]:
     metavar="i/n",
     help="Process only every n-th input, from the i-th (0-based).",
 )
-@click.option("--overwrite", is_flag=True, help="Replace existing output files.")
+@overwrite_option("existing output files")
 @click.option(
     "--batch-segments",
     type=click.IntRange(min=1),
@@ -296,7 +293,6 @@ def _separate_one(
     except Exception as err:
         return _Outcome(path, False, _message(err), wall_seconds=time.perf_counter() - began)
     notes = _audio_notes(caught)
-    from avpc_plugin.audio.io import audio_info
 
     seconds = 0.0
     first = next(iter(written.values()))

@@ -6,24 +6,23 @@ from pathlib import Path
 
 import click
 
+from avpc_plugin.checkpoints.format import CheckpointError
+from avpc_plugin.commands import device_option
 from avpc_plugin.interrupts import sigterm_raises
+from avpc_plugin.train.config import ConfigError, load_config
+from avpc_plugin.train.data import build_datasets
+from avpc_plugin.train.distributed import init_distributed, shutdown_distributed
+from avpc_plugin.train.trainer import Trainer, TrainingError
 
 
 @click.command("train")
 @click.argument("config_file", type=click.Path(path_type=Path))
 @click.option("--resume", is_flag=True, help="Go on from the run folder's last epoch checkpoint.")
-@click.option(
-    "--device", default=None, help="cpu, cuda or cuda:N (default: CUDA when present, else CPU)."
-)
+@device_option
 @click.option("--no-progress", is_flag=True, help="No progress bar (e.g. in batch-job logs).")
 def train_command(config_file: Path, resume: bool, device: str | None, no_progress: bool) -> None:
     """Train a model from a TOML config (see configs/). Runs under torchrun as well:
     torchrun --nproc_per_node 8 -m avpc_plugin.cli train CONFIG.toml"""
-    from avpc_plugin.checkpoints.format import CheckpointError
-    from avpc_plugin.train.config import ConfigError, load_config
-    from avpc_plugin.train.data import build_datasets
-    from avpc_plugin.train.distributed import init_distributed, shutdown_distributed
-    from avpc_plugin.train.trainer import Trainer, TrainingError
 
     try:
         config = load_config(config_file)
