@@ -294,7 +294,7 @@ def _wav_frames_held(path: Path) -> int | None:
 
 
 def _open_pedalboard(path: Path, display: Path) -> Any:
-    from pedalboard.io import AudioFile
+    from pedalboard.io import AudioFile  # deferred: pedalboard (JUCE) only to open a file
 
     if not path.is_file():
         raise AudioFileError(f"{display}: no such file")
@@ -306,7 +306,7 @@ def _open_pedalboard(path: Path, display: Path) -> Any:
 
 def _decode_container_track(path: Path) -> Iterator[tuple[np.ndarray, int]]:
     """Decode the first audio stream of a container: float32 ``(channels, n)`` blocks + rate."""
-    import av
+    import av  # deferred: PyAV only for the audio track of a video container
 
     try:
         container = av.open(str(path))
@@ -336,7 +336,7 @@ def _decode_container_track(path: Path) -> Iterator[tuple[np.ndarray, int]]:
 
 def _copy_container_track(path: Path, destination: Path) -> None:
     """Decode a container's audio track into a float32 wav, one block at a time."""
-    from pedalboard.io import AudioFile
+    from pedalboard.io import AudioFile  # deferred: pedalboard (JUCE) only to write a file
 
     writer = None
     try:
@@ -477,7 +477,7 @@ class AtomicAudioWriter:
         bit_depth: BitDepth = "24",
         overwrite: bool = False,
     ) -> None:
-        from pedalboard.io import AudioFile
+        from pedalboard.io import AudioFile  # deferred: pedalboard (JUCE) only to write a file
 
         self.path = Path(path)
         fmt = self.path.suffix.lower().lstrip(".")

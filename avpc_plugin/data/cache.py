@@ -38,6 +38,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from filelock import FileLock
+from tqdm import tqdm
 
 from avpc_plugin.atomic import write_text_atomically
 from avpc_plugin.audio.io import AudioFileError
@@ -212,8 +214,6 @@ def build_cache(
     Raises:
         ValueError: no clip could be decoded, or bad ``fps`` / ``image_size``.
     """
-    from tqdm import tqdm
-
     if fps <= 0:
         raise ValueError(f"fps: expected > 0, got {fps}")
     side = staged_side(image_size)
@@ -279,8 +279,6 @@ def ensure_cache(
     Runs that share a cache folder (two configs started side by side, as the shipped ones are)
     take turns: the check and any build hold ``folder/build.lock``, so the second run waits for
     the first's build and then opens it instead of writing the same files at the same time."""
-    from filelock import FileLock
-
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     with FileLock(folder / LOCK_NAME):

@@ -56,6 +56,7 @@ from avpc_plugin.data.voices import (
     available_families,
     draw_voice,
 )
+from avpc_plugin.video.encode import write_mp4
 
 INDEX_NAME = "index.jsonl"
 
@@ -236,8 +237,6 @@ def pick_program(
 def synth_clip(out: Path, split: Split, index: int, seed: int, config: SynthConfig) -> ClipRecord:
     """Make clip ``index`` of ``split`` into ``out`` (which must have ``audio/`` and ``video/``)."""
     from pedalboard.io import AudioFile  # deferred: pedalboard, in the clip-rendering worker
-
-    from avpc_plugin.video.encode import write_mp4
 
     rng = np.random.default_rng([seed, index])
     instrument = get_instrument(INSTRUMENT_NAMES[index % len(INSTRUMENT_NAMES)])

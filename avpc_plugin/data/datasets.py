@@ -24,6 +24,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from PIL import Image
 from torch.utils.data import Dataset
 
 from avpc_plugin.audio.augment import equalize_randomly
@@ -278,8 +279,6 @@ def decode_clip_frames(clip: SoloClip, times: Sequence[float]) -> np.ndarray:
         OSError: a missing or unreadable frame image.
     """
     if clip.video.is_dir():
-        from PIL import Image
-
         images = []
         for t in times:
             path = clip.video / f"{math.floor(t * clip.fps + _GRID_EPS):06d}.jpg"

@@ -18,8 +18,10 @@ import torch
 
 from avpc_plugin.audio.stft import FREQ_BINS, MODEL_RATE, N_FFT, stft
 from avpc_plugin.audio.warp import warp_to_log_freq, warped_row_positions
+from avpc_plugin.data.cache import META_NAME, ClipCache
 from avpc_plugin.data.clips import SoloClip
-from avpc_plugin.data.datasets import ClipAudio, decode_clip_frames
+from avpc_plugin.data.corpus import is_corpus_folder
+from avpc_plugin.data.datasets import ClipAudio, decode_clip_frames, read_clips
 
 SHEET_WIDTH = 1600
 """Pixels."""
@@ -32,10 +34,6 @@ _TICK_HZ = (100, 300, 1000, 3000)
 def clips_for_preview(folder: str | Path) -> list[SoloClip]:
     """The clips of a corpus folder (``index.jsonl``), a pre-decoded cache (``meta.json``) or
     a folder of solo videos, by what the folder holds."""
-    from avpc_plugin.data.cache import META_NAME, ClipCache
-    from avpc_plugin.data.corpus import is_corpus_folder
-    from avpc_plugin.data.datasets import read_clips
-
     root = Path(folder)
     if (root / META_NAME).is_file() and not is_corpus_folder(root):  # a corpus's own index first
         return ClipCache(root).clips
@@ -56,10 +54,10 @@ def write_contact_sheet(
     Returns:
         ``(width, height)`` of the PNG in pixels: ``(SHEET_WIDTH, ROW_HEIGHT * rows)``.
     """
-    import matplotlib  # deferred: optional (data extra); only the contact sheet needs it
+    import matplotlib  # deferred: slow to import (about 0.5 s); only the contact sheet draws
 
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # deferred: after choosing the Agg backend above
 
     if not clips:
         raise ValueError("clips: nothing to preview")

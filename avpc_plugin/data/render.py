@@ -220,7 +220,7 @@ class SoundfontRenderer:
 @functools.lru_cache(maxsize=1)
 def _fluidsynth_api() -> dict[str, Any]:
     """The libfluidsynth calls pyfluidsynth does not wrap, declared once; warnings silenced."""
-    import fluidsynth  # imported here: only corpus generation needs libfluidsynth
+    import fluidsynth  # deferred: libfluidsynth (data extra), only corpus generation needs it
 
     api = {
         "write_float": fluidsynth.cfunc(

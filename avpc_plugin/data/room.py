@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
+from scipy.signal import fftconvolve
 
 ReverbKind = Literal["freeverb", "impulse"]
 
@@ -125,8 +126,6 @@ def _convolve_room(
     """Convolve with a synthetic impulse response: a direct sound, 3-8 early reflections in
     the first 40 ms, and a noise tail decaying to -60 dB in 0.15-2.5 s whose highs die sooner
     (``damping``), mixed at ``wet_level``."""
-    from scipy.signal import fftconvolve
-
     rt60 = 0.15 + 2.35 * room.room_size
     n = round(rt60 * sample_rate)
     t = np.arange(n) / sample_rate

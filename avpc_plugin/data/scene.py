@@ -25,6 +25,7 @@ import numpy as np
 from avpc_plugin.data.corpus import SynthConfig, perform_solo
 from avpc_plugin.data.instruments import get_instrument
 from avpc_plugin.data.render import Split
+from avpc_plugin.video.encode import write_mp4
 
 SCENE_JSON = "scene.json"
 MIX_PEAK = 0.9
@@ -92,8 +93,7 @@ def synth_scene(
     Raises:
         ValueError: fewer than 2 or more than 4 instruments; KeyError: an unknown instrument.
     """
-    from avpc_plugin.audio.io import write_audio
-    from avpc_plugin.video.encode import write_mp4
+    from avpc_plugin.audio.io import write_audio  # deferred: avpc_plugin.audio loads torch
 
     if not 2 <= len(instruments) <= 4:
         raise ValueError(f"instruments: expected 2 to 4 performers, got {len(instruments)}")

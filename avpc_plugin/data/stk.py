@@ -35,8 +35,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+from scipy.io import loadmat
 
 from avpc_plugin.data.melodies import Note
+from avpc_plugin.data.pitch import cents, estimate_f0
 from avpc_plugin.data.rates import resample, synth_rate
 
 STK_PACKAGE = "stk"
@@ -266,8 +268,6 @@ def render_stk(
         FileNotFoundError: ``stk-demo`` is not installed (names the Debian package).
         RuntimeError: ``stk-demo`` failed or wrote no samples (with its last output lines).
     """
-    from scipy.io import loadmat
-
     program = stk_demo()
     if program is None:
         raise FileNotFoundError(
@@ -294,8 +294,6 @@ def measure_tuning(
     """How many cents sharp ``voice`` plays each of ``pitches`` (after its tuning table), with
     its controls at their middle values: a 1 s note, measured over 0.3..0.8 s (struck and
     plucked voices over 0.05..0.3 s). Used to write and check :attr:`StkVoice.tuning`."""
-    from avpc_plugin.data.pitch import cents, estimate_f0
-
     middle = StkExpression(
         {c.number: (c.choices[0] if c.choices else (c.low + c.high) / 2) for c in voice.controls}
     )

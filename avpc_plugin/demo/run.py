@@ -8,13 +8,16 @@ import time
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 
+from avpc_plugin.atomic import write_text_atomically
+from avpc_plugin.audio.io import read_audio
+from avpc_plugin.checkpoints import CheckpointError, RegistryError, default_model, load_model
 from avpc_plugin.checkpoints.format import LoadedCheckpoint
-from avpc_plugin.data.scene import SceneRecord
+from avpc_plugin.data.instruments import get_instrument
+from avpc_plugin.data.scene import SceneRecord, synth_scene
 from avpc_plugin.demo.report import format_report
 from avpc_plugin.demo.result import (
     DEFAULT_INSTRUMENTS,
@@ -30,11 +33,11 @@ from avpc_plugin.demo.result import (
     DemoTimings,
 )
 from avpc_plugin.demo.spectrograms import plot_spectrograms, spectrogram_panels
+from avpc_plugin.evaluate.benchmark import read_model_rate
+from avpc_plugin.metrics import separation_scores
+from avpc_plugin.presets import Preset, ResidualSettings, list_presets, load_preset
 from avpc_plugin.separate import Separator, StemQuery
 from avpc_plugin.separate.separator import RESIDUAL, ProgressCallback
-
-if TYPE_CHECKING:
-    from avpc_plugin.presets import Preset
 
 
 def parse_instruments(text: str) -> list[str]:
@@ -43,8 +46,6 @@ def parse_instruments(text: str) -> list[str]:
     Raises:
         ValueError: fewer than 2 or more than 4 names, or an unknown instrument (named).
     """
-    from avpc_plugin.data.instruments import get_instrument
-
     names = [part.strip() for part in text.split(",") if part.strip()]
     if not 2 <= len(names) <= 4:
         raise ValueError(f"{text!r}: expected 2 to 4 comma-separated instruments")
@@ -84,8 +85,6 @@ def load_demo_model(
         DemoError: no ``model`` and no registered default (:data:`NO_MODEL_MESSAGE`), or one that
             cannot be found or loaded (the message names it).
     """
-    from avpc_plugin.checkpoints import CheckpointError, RegistryError, default_model, load_model
-
     if model is None:
         entry = default_model()
         if entry is None:
@@ -105,8 +104,6 @@ def demo_preset(instrument: str) -> Preset | None:
     The residual then takes back what the post chain removes from a stem, so the written stems
     and residual still sum to the mix (the shipped presets subtract the stem *before* its chain).
     """
-    from avpc_plugin.presets import ResidualSettings, list_presets, load_preset
-
     if instrument not in list_presets():
         return None
     preset = load_preset(instrument)
@@ -176,9 +173,6 @@ def score_stems(
     Returns:
         ``{"sdr", "sir", "sar", "nsdr", "sdr_mix"}`` -> ``(N,)`` float64 dB, performers in order.
     """
-    from avpc_plugin.evaluate.benchmark import read_model_rate
-    from avpc_plugin.metrics import separation_scores
-
     mix = read_model_rate(scene.mix)
     references = np.stack([read_model_rate(path) for path in scene.solos])
     estimates = np.stack([read_model_rate(stems[q.name]) for q in queries])
@@ -192,8 +186,6 @@ def sum_error(mix_path: Path, parts: Sequence[Path]) -> float:
     Raises:
         DemoError: a part's shape or rate differs from the mix's.
     """
-    from avpc_plugin.audio.io import read_audio
-
     mix, rate = read_audio(mix_path)
     total = np.zeros(mix.shape, dtype=np.float64)
     for path in parts:
@@ -246,9 +238,6 @@ def run_demo(
             sum check that fails.
         ValueError: bad ``duration`` or ``instruments``.
     """
-    from avpc_plugin.atomic import write_text_atomically
-    from avpc_plugin.data.scene import synth_scene
-
     began = time.perf_counter()
     out_dir = Path(out)
     if duration <= 0:

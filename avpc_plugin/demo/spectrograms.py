@@ -9,6 +9,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from avpc_plugin.atomic import write_bytes_atomically
+from avpc_plugin.audio.io import read_audio
+from avpc_plugin.audio.stft import StftConfig, stft
 from avpc_plugin.data.scene import SceneRecord
 from avpc_plugin.separate import StemQuery
 from avpc_plugin.separate.separator import RESIDUAL
@@ -46,8 +49,6 @@ def log_spectrogram(
         linearly between bins, and each row's frequency in Hz. The STFT window is a power of two
         near 93 ms (4096 samples at 44.1 kHz), the hop a quarter of it.
     """
-    from avpc_plugin.audio.stft import StftConfig, stft
-
     n_fft = 2 ** round(np.log2(sample_rate * 0.093))
     config = StftConfig(n_fft=n_fft, hop=n_fft // 4, pad_mode="constant")
     mono = torch.from_numpy(np.ascontiguousarray(audio, dtype=np.float32).mean(axis=0))
@@ -78,12 +79,10 @@ def plot_spectrograms(
         ``(width, height)`` in pixels: ``FIGURE_WIDTH_PX`` and
         ``FIGURE_HEADER_PX + FIGURE_FOOTER_PX + FIGURE_ROW_PX * len(rows)``.
     """
-    import matplotlib
+    import matplotlib  # deferred: slow to import (about 0.5 s); only the PNG needs it
 
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from avpc_plugin.atomic import write_bytes_atomically
+    import matplotlib.pyplot as plt  # deferred: after choosing the Agg backend above
 
     if not rows:
         raise ValueError("rows: expected at least one pair of panels")
@@ -134,8 +133,6 @@ def spectrogram_panels(
     scene: SceneRecord, stems: dict[str, Path], queries: Sequence[StemQuery]
 ) -> list[tuple[Panel, Panel]]:
     """The PNG's rows: each performer's true solo and separated stem, then the mix and residual."""
-    from avpc_plugin.audio.io import read_audio
-
     rows: list[tuple[Panel, Panel]] = [
         (
             (f"{instrument}: true solo", read_audio(solo)[0]),

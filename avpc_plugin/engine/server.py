@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from avpc_plugin import __version__
+from avpc_plugin.checkpoints import list_models
 from avpc_plugin.engine.jobs import JobQueue
 from avpc_plugin.engine.protocol import (
     PROTOCOL_VERSION,
@@ -39,6 +40,7 @@ from avpc_plugin.engine.transport import (
     UdpChannel,
     decode_packet,
 )
+from avpc_plugin.presets import list_presets
 from avpc_plugin.separate.separator import Separator
 
 LOG = logging.getLogger("avpc.engine")
@@ -91,8 +93,6 @@ def check_port_free(host: str, port: int, tcp: bool) -> None:
 
 def list_preset_names() -> list[str]:
     """Names of the stem presets the Separator knows (shipped and the user's)."""
-    from avpc_plugin.presets import list_presets
-
     return list(list_presets())
 
 
@@ -394,8 +394,6 @@ class Engine:
         reply.send(Address.PONG, PROTOCOL_VERSION)
 
     def _models(self, request: Request, reply: Channel) -> None:
-        from avpc_plugin.checkpoints import list_models
-
         models = [
             {
                 "name": entry.name,

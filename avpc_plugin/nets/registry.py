@@ -2,6 +2,9 @@
 
 Every registered class keeps the keyword arguments it was built with in ``self.config`` (a
 JSON-friendly dict), so ``build_net(name, **net.config)`` rebuilds the same architecture.
+
+The built-in nets are always registered before anyone can look them up: importing this module
+imports its package first, and ``avpc_plugin/nets/__init__.py`` imports every built-in net module.
 """
 
 from __future__ import annotations
@@ -31,13 +34,11 @@ def register_net(name: str) -> Callable[[NetT], NetT]:
 
 def list_nets() -> list[str]:
     """Names of all registered networks, sorted."""
-    _import_builtin_nets()
     return sorted(_NETS)
 
 
 def get_net_class(name: str) -> type[nn.Module]:
     """The class registered under ``name``; a KeyError lists the known names."""
-    _import_builtin_nets()
     try:
         return _NETS[name]
     except KeyError:
@@ -57,8 +58,3 @@ def build_net(name: str, **config: Any) -> nn.Module:
         return cls(**config)
     except TypeError as err:
         raise TypeError(f"network {name!r}: bad config {sorted(config)}: {err}") from err
-
-
-def _import_builtin_nets() -> None:
-    """Import the modules that register the built-in networks (idempotent)."""
-    from avpc_plugin import nets  # noqa: F401  (import registers)

@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
+from tqdm import tqdm
+
 STEPS = 1000
 """Bar resolution: the fraction is shown in tenths of a percent."""
 
@@ -15,8 +17,6 @@ def progress_bar(description: str) -> Iterator[Callable[[float, str], None]]:
 
     The bar is closed on leaving the block, also when the separation fails or is interrupted.
     """
-    from tqdm import tqdm
-
     bar = tqdm(
         total=STEPS,
         desc=description,

@@ -48,6 +48,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+import torch
+
+from avpc_plugin.checkpoints.format import validate_name
+from avpc_plugin.data.corpus import is_corpus_folder
+from avpc_plugin.data.folder import VIDEO_SUFFIXES
+from avpc_plugin.nets.registry import build_net, list_nets
+
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover
@@ -531,8 +538,6 @@ def _check_values(config: TrainConfig, where: str, check_data: bool) -> None:
 
 
 def _check_name(name: str, where: str) -> None:
-    from avpc_plugin.checkpoints.format import validate_name
-
     try:
         validate_name(name)
     except ValueError as err:
@@ -544,10 +549,6 @@ def _check_model(config: TrainConfig, where: str, check_files: bool = True) -> N
 
     With ``check_files`` its weights files are read too; without, they are left out.
     """
-    import torch
-
-    from avpc_plugin.nets.registry import build_net, list_nets
-
     arch = config.model.arch
     if arch not in list_nets():
         raise ConfigError(
@@ -573,9 +574,6 @@ def _check_model(config: TrainConfig, where: str, check_files: bool = True) -> N
 def _check_data_path(path: Path, index: Path | None, split: str, where: str) -> None:
     """``[data] <split>`` names a corpus folder, a video folder or a MUSIC CSV index, and
     ``<split>_index`` (if set) is a file that goes with a video folder."""
-    from avpc_plugin.data.corpus import is_corpus_folder
-    from avpc_plugin.data.folder import VIDEO_SUFFIXES
-
     key = f"[data] {split}"
     if path == Path():
         raise ConfigError(

@@ -23,10 +23,10 @@ def plot_curves(records: list[dict[str, Any]], out: str | Path) -> Path:
     Train records (``"kind": "train"``) are plotted against the fractional epoch; validation
     records (``"kind": "val"``) at their epoch. Returns the file written.
     """
-    import matplotlib
+    import matplotlib  # deferred: slow to import (about 0.5 s); only the curves PNG needs it
 
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # deferred: after choosing the Agg backend above
 
     train = [r for r in records if r.get("kind") == "train"]
     val = [r for r in records if r.get("kind") == "val"]

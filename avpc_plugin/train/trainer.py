@@ -33,6 +33,7 @@ import numpy as np
 import torch
 from torch import nn
 from torch.utils.data import Dataset
+from tqdm import tqdm
 
 from avpc_plugin.atomic import write_bytes_atomically
 from avpc_plugin.checkpoints.format import (
@@ -283,8 +284,6 @@ class Trainer:
         return self.state
 
     def _report(self, epoch: int, scores: dict[str, float]) -> None:
-        from tqdm import tqdm
-
         values = ", ".join(f"{key} {value:.3f}" for key, value in scores.items())
         best = " (best so far)" if self.state.best_epoch == epoch else ""
         tqdm.write(f"epoch {epoch}/{self.config.train.epochs} validation: {values}{best}")
@@ -294,8 +293,6 @@ class Trainer:
         return self.config.loss.threshold if self.config.loss.mask == "binary" else None
 
     def _train_epoch(self, epoch: int) -> None:
-        from tqdm import tqdm
-
         seed_everything(epoch_seed(self.config.seed, epoch, self.ctx.rank))
         self.train_loader.sampler.set_epoch(epoch)  # type: ignore[attr-defined]
         self.objective.train()

@@ -173,7 +173,7 @@ class VideoReader:
         cache_frames: int = 8,
         end_tolerance: float = 0.1,
     ) -> None:
-        import av
+        import av  # deferred: PyAV only to open a video (others take the checks, constants)
 
         self.path = Path(path)
         if not self.path.is_file():
@@ -308,7 +308,7 @@ class VideoReader:
         return None
 
     def _seek(self, t: float) -> None:
-        import av
+        import av  # deferred: PyAV, as in __init__
 
         target = self._start_pts + int(max(t, 0.0) / self._time_base)
         try:
@@ -321,7 +321,7 @@ class VideoReader:
         self._exhausted = False
 
     def _decode_next(self) -> tuple[float, Any] | None:
-        import av
+        import av  # deferred: PyAV, as in __init__
 
         if self._exhausted:
             return None
@@ -344,7 +344,7 @@ def audio_start_in_video(path: str | os.PathLike[str]) -> float:
     first audio sample; camera files are often tens of milliseconds apart). Add it to an audio
     time, counted from the first audio sample, to get the video time, counted from the first
     frame. 0 when the file lacks either stream or their start times."""
-    import av
+    import av  # deferred: PyAV only to open a video
 
     try:
         with av.open(str(path)) as container:

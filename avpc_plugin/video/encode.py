@@ -34,7 +34,7 @@ def write_mp4(
         crf: H.264 constant rate factor (lower is better quality, 0..51).
         preset: x264 speed preset.
     """
-    import av
+    import av  # deferred: PyAV only to write a video (corpus modules import this one light)
 
     frames = np.asarray(frames)
     if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8:
@@ -71,7 +71,7 @@ def write_mp4(
 
 
 def _encode_audio(container, stream, wave: np.ndarray, sample_rate: int) -> None:
-    import av
+    import av  # deferred: PyAV, as in write_mp4
 
     if wave.shape[0] > 2:
         raise ValueError(f"audio: expected 1 or 2 channels, got {wave.shape[0]}")
