@@ -13,6 +13,7 @@ PACKAGES=(
   fonts-noto-color-emoji  # 10 MB: the val split's instrument pictures
   openclipart-svg     # 25 MB download: drawings of both splits (the demo's and the val set's too)
   stk                 # ~1 MB: stk-demo + rawwaves, the corpus's physical-model sounds (tests skip without)
+  faketime            # runs stk-demo on a fixed clock: STK seeds its noise from the time of day
 )
 
 # The versions the published figures (README, model cards, docs/benchmarks.md) and the test

@@ -4,8 +4,8 @@ measured them, so that no hand-typed copy can drift.
 A quoted figure lives in a marked block, ``<!-- figures:NAME -->`` ... ``<!-- /figures:NAME -->``:
 
 - ``results`` (README.md), ``glance`` (docs/benchmarks.md) and ``scores`` (the model cards):
-  tables rendered from the quality benchmark's JSON files (``docs/quality*/quality.json``, written by
-  ``benchmarks/quality.py``);
+  tables rendered from the quality benchmark's JSON files (``docs/quality*/quality.json``,
+  written by ``benchmarks/quality.py``);
 - ``demo`` (README.md): the score table ``avpc demo`` prints, copied from a demo's report.
 
     python benchmarks/figures.py --check                      # exit 1 when a block is stale

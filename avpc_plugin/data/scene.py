@@ -22,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
+from avpc_plugin.audio.io import write_audio
 from avpc_plugin.data.corpus import SynthConfig, perform_solo
 from avpc_plugin.data.instruments import get_instrument
 from avpc_plugin.data.render import Split
@@ -93,8 +94,6 @@ def synth_scene(
     Raises:
         ValueError: fewer than 2 or more than 4 instruments; KeyError: an unknown instrument.
     """
-    from avpc_plugin.audio.io import write_audio  # deferred: avpc_plugin.audio loads torch
-
     if not 2 <= len(instruments) <= 4:
         raise ValueError(f"instruments: expected 2 to 4 performers, got {len(instruments)}")
     for name in instruments:

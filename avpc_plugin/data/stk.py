@@ -207,6 +207,24 @@ def stk_demo() -> Path | None:
     return Path(found) if found else None
 
 
+FROZEN_CLOCK = "2000-01-01 00:00:00"
+"""The wall clock ``stk-demo`` sees: STK seeds its noise generators (breath, bow and reed noise)
+from the time of day, so without a fixed clock the same score renders differently each second."""
+FAKETIME_PACKAGE = "faketime"
+"""The Debian package whose ``faketime`` runs a program on a fixed clock."""
+
+
+def _frozen_clock() -> list[str]:
+    """The command prefix that runs a program with the clock stopped at :data:`FROZEN_CLOCK`."""
+    found = shutil.which("faketime")
+    if found is None:
+        raise FileNotFoundError(
+            f"faketime: not found on PATH (Debian package {FAKETIME_PACKAGE}); stk-demo needs a "
+            "fixed clock to render the same clip twice"
+        )
+    return [found, FROZEN_CLOCK]
+
+
 @dataclass(frozen=True)
 class StkExpression:
     """One clip's playing: the control values of its voice (number -> 0..128 value)."""
@@ -265,7 +283,7 @@ def render_stk(
         float32 ``(1, round(duration * sample_rate))``, not normalised.
 
     Raises:
-        FileNotFoundError: ``stk-demo`` is not installed (names the Debian package).
+        FileNotFoundError: ``stk-demo`` or ``faketime`` is not installed (names the package).
         RuntimeError: ``stk-demo`` failed or wrote no samples (with its last output lines).
     """
     program = stk_demo()
@@ -278,8 +296,8 @@ def render_stk(
     with tempfile.TemporaryDirectory(prefix="avpc-stk-") as folder:
         score_path, out_path = Path(folder) / "score.ski", Path(folder) / "clip.mat"
         score_path.write_text(score, encoding="ascii")
-        command = [str(program), voice.model, "-s", str(rate), "-n", str(voice.polyphony)]
-        command += ["-if", str(score_path), "-om", str(out_path)]
+        command = [*_frozen_clock(), str(program), voice.model, "-s", str(rate)]
+        command += ["-n", str(voice.polyphony), "-if", str(score_path), "-om", str(out_path)]
         result = subprocess.run(command, capture_output=True, text=True, timeout=120)
         if result.returncode != 0 or not out_path.is_file():
             tail = "\n".join((result.stdout + result.stderr).strip().splitlines()[-5:])
