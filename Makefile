@@ -41,7 +41,7 @@ test: lint typecheck unit
 # The demo: a 20 s synthetic duet separated by the registry's default model into demo-out/.
 # Without a default model (e.g. an index emptied by hand) it says so and lists the nets.
 demo: $(BIN)/.installed
-	@if $(BIN)/python -c "from avpc_plugin.checkpoints import default_model as d; raise SystemExit(d() is None)"; then \
+	@if $(BIN)/python -c "from avpc_plugin.checkpoints.registry import default_model as d; raise SystemExit(d() is None)"; then \
 		$(BIN)/avpc demo --out demo-out --overwrite; \
 	else \
 		echo "No default model is registered (models/index.json lists none): the demo needs one."; \

@@ -94,7 +94,7 @@ def main() -> None:
         folder = Path(tmp)
         model = args.model
         if model is None:
-            from avpc_plugin.checkpoints import save_checkpoint
+            from avpc_plugin.checkpoints.format import save_checkpoint
             from avpc_plugin.nets import build_net
 
             model = str(save_checkpoint(build_net("avpc"), folder / "models", "bench-avpc"))

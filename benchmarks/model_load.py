@@ -1,9 +1,10 @@
 """Size and CPU load time of the registered models (shipped-model targets, docs/benchmarks.md).
 
 For every model the registry lists (or the names given), in a fresh Python process each time:
-the checkpoint's file size, the time to ``import avpc_plugin.checkpoints`` (torch included) and the
-time of ``load_model(name, device="cpu")`` (sha256 check, unpickling, building the net, loading its
-weights). Also the total size of the files.
+the checkpoint's file size, the time to import the registry and ``avpc_plugin.checkpoints.format``
+(torch included: the registry alone loads no torch) and the time of ``load_model(name,
+device="cpu")`` (sha256 check, unpickling, building the net, loading its weights). Also the total
+size of the files.
 
     python benchmarks/model_load.py [NAME ...] [--repeats 3]
 """
@@ -19,7 +20,8 @@ import sys
 CHILD = """
 import json, sys, time
 began = time.perf_counter()
-from avpc_plugin.checkpoints import load_model
+from avpc_plugin.checkpoints.registry import load_model
+import avpc_plugin.checkpoints.format  # torch and the nets, which load_model imports when called
 imported = time.perf_counter()
 loaded = load_model(sys.argv[1], device="cpu")
 done = time.perf_counter()
@@ -37,7 +39,7 @@ def time_load(name: str) -> dict[str, float]:
 
 
 def main() -> None:
-    from avpc_plugin.checkpoints import list_models
+    from avpc_plugin.checkpoints.registry import list_models
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("names", nargs="*", help="registered names (default: every model listed)")

@@ -130,7 +130,7 @@ def write_tone_benchmark(folder: Path, count: int = 1) -> None:
 def write_tiny_model_pair(folder: Path) -> tuple[Path, Path]:
     """Checkpoints of an untrained tiny AVPC and Sound-of-Pixels (frozen trunk at 32 px) in
     ``folder``, for benchmark scripts that compare a model with its baseline."""
-    from avpc_plugin.checkpoints import save_checkpoint
+    from avpc_plugin.checkpoints.format import save_checkpoint
     from avpc_plugin.nets import build_net
 
     torch.manual_seed(0)

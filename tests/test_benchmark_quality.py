@@ -10,7 +10,7 @@ from pathlib import Path
 
 from helpers_train import write_tiny_model_pair, write_tone_benchmark
 
-from avpc_plugin.checkpoints import load_checkpoint
+from avpc_plugin.checkpoints.format import load_checkpoint
 
 SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "quality.py"
 

@@ -13,19 +13,18 @@ import pytest
 import torch
 from torch import nn
 
-from avpc_plugin.checkpoints import (
+from avpc_plugin.checkpoints.files import CheckpointError, sha256_file
+from avpc_plugin.checkpoints.format import (
     FORMAT_NAME,
     FORMAT_VERSION,
-    CheckpointError,
     build_model,
+    checkpoint_payload,
     count_parameters,
     load_checkpoint,
     read_checkpoint_metadata,
     read_state_dict_file,
     save_checkpoint,
-    sha256_file,
 )
-from avpc_plugin.checkpoints.format import checkpoint_payload
 from avpc_plugin.nets import build_net
 from avpc_plugin.nets.registry import register_net
 

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -12,16 +15,14 @@ from helpers_nets import TINY_LINEAR as TINY
 from helpers_nets import TinyLinear
 from torch import nn
 
-from avpc_plugin.checkpoints import (
-    find_model,
-    load_checkpoint,
-    register_model,
-    registry,
-    save_checkpoint,
-)
+from avpc_plugin.checkpoints import format as checkpoint_format
+from avpc_plugin.checkpoints import registry
 from avpc_plugin.checkpoints.convert import to_reference_state_dicts
+from avpc_plugin.checkpoints.format import load_checkpoint, save_checkpoint
+from avpc_plugin.checkpoints.registry import find_model, register_model
 from avpc_plugin.cli import main
 from avpc_plugin.nets import build_net
+from avpc_plugin.paths import project_root
 
 
 @pytest.fixture
@@ -84,11 +85,82 @@ def test_list_shows_a_table(two_models: dict[str, Path]) -> None:
 
 def test_list_flags_modified_and_missing_files(two_models: dict[str, Path]) -> None:
     two_models["small"].write_bytes(two_models["small"].read_bytes() + b"\0")
+    wide_size = human_size(two_models["wide"])
     two_models["wide"].unlink()
     result = invoke("list")
     assert result.exit_code == 0
     small, wide = result.output.splitlines()[1:]
     assert small.split()[-1] == "MODIFIED" and wide.split()[-1] == "missing"
+    assert wide.split()[2:5] == ["2.0K", *wide_size.split()]  # the index's size of the file
+
+
+def human_size(path: Path) -> str:
+    """The SIZE column for a file: decimal units as ``avpc models list`` prints them."""
+    size = path.stat().st_size
+    return f"{size} B" if size < 1000 else f"{size / 1000:.1f} KB"
+
+
+def drop_listing_keys(models_dir: Path, name: str) -> None:
+    """Make ``name``'s index entry look written before the index recorded parameters and size."""
+    index = models_dir / "index.json"
+    raw = json.loads(index.read_text())
+    for record in raw["models"]:
+        if record["name"] == name:
+            del record["parameters"], record["size_bytes"]
+    index.write_text(json.dumps(raw))
+
+
+def listing_columns(output: str) -> dict[str, list[str]]:
+    """NAME -> [PARAMS, SIZE, VERIFIED] from ``avpc models list``'s table (SIZE as one cell)."""
+    rows: dict[str, list[str]] = {}
+    for line in output.splitlines()[1:]:
+        cells = line.split()
+        rows[cells[0]] = [cells[2], f"{cells[3]} {cells[4]}", cells[-1]]
+    return rows
+
+
+def test_list_reads_the_index_not_the_checkpoints(
+    two_models: dict[str, Path], models_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    drop_listing_keys(models_dir, "wide")
+
+    def no_loading(*args: object, **kwargs: object) -> None:
+        raise AssertionError("avpc models list loaded a checkpoint")
+
+    monkeypatch.setattr(torch, "load", no_loading)
+    monkeypatch.setattr(checkpoint_format, "read_checkpoint_metadata", no_loading)
+    result = invoke("list")
+    assert result.exit_code == 0, result.output
+    assert listing_columns(result.output) == {
+        "small": ["10", human_size(two_models["small"]), "ok"],
+        "wide": ["?", human_size(two_models["wide"]), "ok"],  # an older entry: no count
+    }
+
+
+def test_list_in_a_fresh_interpreter_imports_no_torch(
+    two_models: dict[str, Path], models_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    drop_listing_keys(models_dir, "wide")
+    source = str(project_root())
+    monkeypatch.setenv(
+        "PYTHONPATH", os.pathsep.join(filter(None, [source, os.getenv("PYTHONPATH")]))
+    )
+    runner = (
+        "import sys; from avpc_plugin.cli import main; sys.argv[1:] = ['models', 'list']; main()"
+    )
+    done = subprocess.run(
+        [sys.executable, "-X", "importtime", "-c", runner],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    imported = {line.split("|")[-1].strip() for line in done.stderr.splitlines() if "|" in line}
+    assert "avpc_plugin.checkpoints.registry" in imported  # -X importtime did report imports
+    assert "torch" not in imported
+    rows = listing_columns(done.stdout)
+    assert rows["small"] == ["10", human_size(two_models["small"]), "ok"]
+    assert rows["wide"] == ["?", human_size(two_models["wide"]), "ok"]
 
 
 def test_info_by_name(two_models: dict[str, Path]) -> None:

@@ -18,7 +18,7 @@ from typing import Any
 
 import torch
 
-from avpc_plugin.checkpoints import default_model
+from avpc_plugin.checkpoints.registry import default_model
 from avpc_plugin.evaluate.benchmark import (
     MODEL_ROW,
     evaluate_benchmark,

@@ -11,7 +11,8 @@ import pytest
 from click.testing import CliRunner
 
 from avpc_plugin.audio.io import read_audio, write_audio
-from avpc_plugin.checkpoints import registry, save_checkpoint
+from avpc_plugin.checkpoints import registry
+from avpc_plugin.checkpoints.format import save_checkpoint
 from avpc_plugin.data.scene import SceneRecord
 from avpc_plugin.demo import (
     FIGURE_FOOTER_PX,

@@ -10,7 +10,7 @@ import numpy as np
 from helpers_engine import DelayedIdentity, EngineProcess, make_job, make_media, parse_stem
 
 from avpc_plugin.audio.io import read_audio
-from avpc_plugin.checkpoints import save_checkpoint
+from avpc_plugin.checkpoints.format import save_checkpoint
 
 
 def job_for(media: dict[str, Path], out_dir: Path) -> dict:

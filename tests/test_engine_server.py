@@ -35,7 +35,7 @@ from helpers_engine import (
 from pythonosc import slip
 
 from avpc_plugin.audio.io import read_audio
-from avpc_plugin.checkpoints import save_checkpoint
+from avpc_plugin.checkpoints.format import save_checkpoint
 from avpc_plugin.engine.protocol import PROTOCOL_VERSION
 from avpc_plugin.engine.transport import encode_message
 

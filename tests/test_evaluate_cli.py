@@ -14,7 +14,7 @@ from helpers_train import ToneMixtures, write_tone_benchmark
 
 from avpc_plugin.audio.io import read_audio
 from avpc_plugin.audio.stft import MODEL_RATE
-from avpc_plugin.checkpoints import save_checkpoint
+from avpc_plugin.checkpoints.format import save_checkpoint
 from avpc_plugin.evaluate.benchmark import (
     BenchmarkMixture,
     evaluate_benchmark,

@@ -18,7 +18,7 @@ from torch import Tensor, nn
 
 from avpc_plugin.audio.io import write_audio
 from avpc_plugin.audio.stft import stft
-from avpc_plugin.checkpoints import save_checkpoint
+from avpc_plugin.checkpoints.format import save_checkpoint
 from avpc_plugin.cli import main as avpc_main
 from avpc_plugin.evaluate.benchmark import read_manifest
 from avpc_plugin.evaluate.tune import knob_values, score_candidates, tune_preset

@@ -11,23 +11,28 @@ import torch
 from helpers_nets import TINY_LINEAR as TINY
 from helpers_nets import TinyLinear
 
-from avpc_plugin.checkpoints import (
-    CheckpointError,
+from avpc_plugin.checkpoints import registry
+from avpc_plugin.checkpoints.files import CheckpointError, sha256_file
+from avpc_plugin.checkpoints.format import (
+    checkpoint_payload,
+    count_parameters,
+    read_checkpoint_metadata,
+    save_checkpoint,
+)
+from avpc_plugin.checkpoints.registry import (
     RegistryError,
     default_model,
     find_model,
     index_search_path,
     list_models,
     load_model,
+    project_models_dir,
+    read_index,
     register_model,
-    registry,
     resolve_model,
-    save_checkpoint,
-    sha256_file,
     user_models_dir,
     verify_model,
 )
-from avpc_plugin.checkpoints.registry import project_models_dir, read_index
 
 
 @pytest.fixture
@@ -108,6 +113,8 @@ def test_register_writes_relative_paths_and_one_default(search_path: dict[str, P
             "file": a.name,
             "sha256": sha256_file(a),
             "arch": TINY,
+            "parameters": 10,
+            "size_bytes": a.stat().st_size,
             "description": "a seed 0",
             "card": None,
             "default": False,
@@ -117,12 +124,15 @@ def test_register_writes_relative_paths_and_one_default(search_path: dict[str, P
             "file": f"weights/{b.name}",
             "sha256": sha256_file(b),
             "arch": TINY,
+            "parameters": 10,
+            "size_bytes": b.stat().st_size,
             "description": "model b",
             "card": "cards/b.md",
             "default": True,
         },
     ]
     assert find_model("b").card == card.resolve()
+    assert (find_model("b").parameters, find_model("b").size_bytes) == (10, b.stat().st_size)
     listing = sorted(p.name for p in folder.iterdir())
     assert listing == sorted([a.name, "cards", "weights", "index.json"])  # no temporary files
 
@@ -135,6 +145,36 @@ def test_register_again_updates_the_entry_in_place(search_path: dict[str, Path])
     entries = read_index(folder / "index.json")
     assert [entry.name for entry in entries] == ["a", "b"]
     assert entries[0].file == newer.resolve() and entries[0].sha256 == sha256_file(newer)
+
+
+def test_an_index_without_parameters_and_size_still_loads(search_path: dict[str, Path]) -> None:
+    folder = search_path["first"]
+    path = add_model(folder, "old")
+    index = folder / "index.json"
+    raw = json.loads(index.read_text())
+    for record in raw["models"]:
+        del record["parameters"], record["size_bytes"]
+    index.write_text(json.dumps(raw))
+    entry = find_model("old")
+    assert (entry.parameters, entry.size_bytes) == (None, None)
+    assert entry.sha256 == sha256_file(path)
+    verify_model(entry)
+
+
+def test_register_a_net_this_machine_cannot_build(search_path: dict[str, Path]) -> None:
+    folder = search_path["first"]
+    payload = checkpoint_payload(TinyLinear())
+    payload["arch"] = "no-such-net"
+    path = folder / "foreign.pt"
+    folder.mkdir()
+    torch.save(payload, path)
+    entry = register_model(path, folder, description="from a newer avpc-plugin")
+    assert (entry.arch, entry.parameters, entry.size_bytes) == (
+        "no-such-net",
+        None,
+        path.stat().st_size,
+    )
+    assert json.loads((folder / "index.json").read_text())["models"][0]["parameters"] is None
 
 
 def test_register_refuses_a_modified_checkpoint(search_path: dict[str, Path]) -> None:
@@ -236,6 +276,16 @@ def test_load_model_reports_a_missing_file(search_path: dict[str, Path]) -> None
             '"arch": "x", "colour": "red"}]}',
             r"unknown keys \['colour'\]",
         ),
+        (
+            '{"models": [{"name": "a", "file": "a.pt", "sha256": "' + "0" * 64 + '", '
+            '"arch": "x", "parameters": -1}]}',
+            r"'parameters' must be a whole number >= 0 or null",
+        ),
+        (
+            '{"models": [{"name": "a", "file": "a.pt", "sha256": "' + "0" * 64 + '", '
+            '"arch": "x", "size_bytes": "12 MB"}]}',
+            r"'size_bytes' must be a whole number >= 0 or null",
+        ),
     ],
 )
 def test_malformed_index_names_the_file_and_key(
@@ -254,3 +304,10 @@ def test_the_project_index_is_valid() -> None:
     assert index.is_file()
     names = [entry.name for entry in read_index(index)]  # raises on a malformed index
     assert len(names) == len(set(names))
+
+
+def test_the_project_index_records_what_the_listing_shows() -> None:
+    for entry in read_index(project_models_dir() / "index.json"):
+        metadata = read_checkpoint_metadata(entry.file, verify=False)
+        assert entry.size_bytes == metadata.size_bytes, entry.name
+        assert entry.parameters == count_parameters(metadata.arch, metadata.config), entry.name

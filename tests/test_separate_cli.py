@@ -18,7 +18,7 @@ from helpers_video import make_marker_video
 from torch import Tensor, nn
 
 from avpc_plugin.audio.io import read_audio, write_audio
-from avpc_plugin.checkpoints import save_checkpoint
+from avpc_plugin.checkpoints.format import save_checkpoint
 from avpc_plugin.nets.registry import register_net
 from avpc_plugin.separate.cli import separate_command
 

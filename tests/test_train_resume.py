@@ -9,7 +9,7 @@ import pytest
 import torch
 from helpers_train import ToneMixtures, tiny_config_dict
 
-from avpc_plugin.checkpoints import load_checkpoint
+from avpc_plugin.checkpoints.format import load_checkpoint
 from avpc_plugin.train.config import ConfigError, config_from_dict
 from avpc_plugin.train.trainer import Trainer, TrainingError
 

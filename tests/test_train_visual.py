@@ -10,7 +10,7 @@ import pytest
 import torch
 from helpers_train import ToneMixtures, tiny_config_dict
 
-from avpc_plugin.checkpoints import load_checkpoint
+from avpc_plugin.checkpoints.format import load_checkpoint
 from avpc_plugin.nets import build_net
 from avpc_plugin.train.config import ConfigError, config_from_dict
 from avpc_plugin.train.data import instrument_labels

@@ -1,4 +1,8 @@
-"""``avpc models``: list, inspect, verify and convert model checkpoints (the model registry)."""
+"""``avpc models``: list, inspect, verify and convert model checkpoints (the model registry).
+
+Listing and verifying registered models read only the indexes and the files' bytes, so they load
+no torch; the commands that read a checkpoint's contents import it when they run.
+"""
 
 from __future__ import annotations
 
@@ -8,40 +12,31 @@ import json
 import math
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
-import torch
 
 from avpc_plugin.atomic import write_bytes_atomically
-from avpc_plugin.checkpoints import (
-    FORMAT_NAME,
+from avpc_plugin.checkpoints.files import (
     CheckpointError,
-    CheckpointMetadata,
-    ConversionError,
-    ModelEntry,
-    RegistryError,
-    build_model,
-    convert_reference_state_dicts,
-    count_parameters,
-    index_search_path,
-    list_models,
-    load_checkpoint,
-    lookup_model,
-    read_checkpoint_metadata,
-    read_state_dict_file,
-    register_model,
-    save_checkpoint,
-    sha256_file,
-    verify_model,
-)
-from avpc_plugin.checkpoints.format import (
     check_file_hash,
     hash_in_file_name,
+    sha256_file,
     validate_name,
 )
+from avpc_plugin.checkpoints.registry import (
+    ModelEntry,
+    RegistryError,
+    index_search_path,
+    list_models,
+    lookup_model,
+    register_model,
+    verify_model,
+)
 from avpc_plugin.commands import overwrite_option
-from avpc_plugin.nets.visual import trunk_state_to_torchvision
+
+if TYPE_CHECKING:
+    from avpc_plugin.checkpoints.format import CheckpointMetadata
 
 CommandT = TypeVar("CommandT", bound=Callable[..., Any])
 
@@ -101,6 +96,9 @@ def _human_count(count: int) -> str:
 
 
 def _parameter_column(metadata: CheckpointMetadata) -> str:
+    from avpc_plugin.checkpoints.format import (  # deferred: torch, only to build the net
+        count_parameters,
+    )
 
     try:
         return _human_count(count_parameters(metadata.arch, metadata.config))
@@ -111,7 +109,11 @@ def _parameter_column(metadata: CheckpointMetadata) -> str:
 @models.command("list", short_help="List registered models.")
 @_user_errors
 def models_list() -> None:
-    """Table of registered models: name, arch, parameters, size, default (*), verified."""
+    """Table of registered models: name, arch, parameters, size, default (*), verified.
+
+    Parameters come from the index (``?`` for an entry registered before it recorded them), the
+    size from the file, and "verified" from the file's sha256: no checkpoint is read.
+    """
 
     entries = list_models()
     if not entries:
@@ -120,16 +122,17 @@ def models_list() -> None:
         return
     rows = [("NAME", "ARCH", "PARAMS", "SIZE", "DEFAULT", "VERIFIED")]
     for entry in entries:
-        params, size, verified = "?", "-", "missing"
+        params = "?" if entry.parameters is None else _human_count(entry.parameters)
+        size = "-" if entry.size_bytes is None else _human_bytes(entry.size_bytes)
+        verified = "missing"
         if entry.file.is_file():
             try:
-                metadata = read_checkpoint_metadata(entry.file, verify=False)
-            except CheckpointError:
+                size_bytes, digest = entry.file.stat().st_size, sha256_file(entry.file)
+            except OSError:
                 verified = "unreadable"
             else:
-                params = _parameter_column(metadata)
-                size = _human_bytes(metadata.size_bytes)
-                verified = "ok" if metadata.sha256 == entry.sha256 else "MODIFIED"
+                size = _human_bytes(size_bytes)
+                verified = "ok" if digest == entry.sha256 else "MODIFIED"
         rows.append((entry.name, entry.arch, params, size, "*" if entry.default else "", verified))
     widths = [max(len(row[column]) for row in rows) for column in range(len(rows[0]))]
     for row in rows:
@@ -146,6 +149,10 @@ def models_info(model: str, as_json: bool) -> None:
 
     MODEL is a registry name or a path to a .pt checkpoint.
     """
+    from avpc_plugin.checkpoints.format import (  # deferred: torch, to read the checkpoint
+        FORMAT_NAME,
+        read_checkpoint_metadata,
+    )
 
     found = _lookup(model)
     entry = found if isinstance(found, ModelEntry) else None
@@ -200,6 +207,9 @@ def models_verify(models_to_check: tuple[str, ...]) -> None:
 
     With no MODEL, every registered model is checked. Exits with status 1 if any check fails.
     """
+    from avpc_plugin.checkpoints.format import (  # deferred: torch, to read a file's checkpoint
+        read_checkpoint_metadata,
+    )
 
     targets: list[Path | ModelEntry] = (
         [_lookup(model) for model in models_to_check] if models_to_check else list(list_models())
@@ -310,6 +320,15 @@ def models_convert(
     make_default: bool,
 ) -> None:
     """Convert reference-implementation checkpoints (net_frame / net_sound) to an avpc one."""
+    from avpc_plugin.checkpoints.convert import (  # deferred: torch, to convert state dicts
+        ConversionError,
+        convert_reference_state_dicts,
+    )
+    from avpc_plugin.checkpoints.format import (  # deferred: torch, to read and write the files
+        build_model,
+        read_state_dict_file,
+        save_checkpoint,
+    )
 
     _check_register_options(register, description, card, make_default)
     frame_state = read_state_dict_file(frame_file)
@@ -358,6 +377,12 @@ def models_export(
     The copy keeps the net, its config and its training summary, and drops the resume state
     (optimizer and RNG), which is most of a training checkpoint's size.
     """
+    import torch  # deferred: only the commands that read or write tensors load it
+
+    from avpc_plugin.checkpoints.format import (  # deferred: torch, to read and write the files
+        load_checkpoint,
+        save_checkpoint,
+    )
 
     _check_register_options(register, description, card, make_default)
     source = _resolve(model)
@@ -380,6 +405,14 @@ def models_export_trunk(model: str, out: Path, overwrite: bool) -> None:
     """Write MODEL's visual trunk (a name or a .pt file) to OUT as a torchvision ResNet-18 state
     dict: the file that a net's ``trunk_weights`` takes (e.g. from a "visual" pre-training run,
     to start both AVPC and the Sound-of-Pixels baseline from the same trunk)."""
+    import torch  # deferred: only the commands that read or write tensors load it
+
+    from avpc_plugin.checkpoints.format import (  # deferred: torch, to read the checkpoint
+        load_checkpoint,
+    )
+    from avpc_plugin.nets.visual import (  # deferred: torch, to map the trunk's weights
+        trunk_state_to_torchvision,
+    )
 
     if out.exists() and not overwrite:
         raise click.ClickException(f"{out} already exists (pass --overwrite to replace it)")

@@ -3,15 +3,21 @@
 An index is a folder holding ``index.json``::
 
     {"models": [{"name": "avpc-synth", "file": "avpc-synth-1a2b3c4d.pt", "sha256": "<64 hex>",
-                 "arch": "avpc", "description": "...", "card": "cards/avpc-synth.md",
-                 "default": true}]}
+                 "arch": "avpc", "parameters": 11910290, "size_bytes": 23962603,
+                 "description": "...", "card": "cards/avpc-synth.md", "default": true}]}
 
-``file`` and ``card`` are relative to the index folder. Indexes are searched in this order, and the
+``file`` and ``card`` are relative to the index folder. ``parameters`` (the net's parameter count,
+null when it could not be built) and ``size_bytes`` (the file's size) are what ``avpc models
+list`` shows, so listing reads no checkpoint; indexes written before they existed lack them and
+still load. Indexes are searched in this order, and the
 first one to list a name wins:
 
 1. the folders in ``$AVPC_MODELS_PATH`` (separated by ``os.pathsep``),
 2. the user data folder, ``$XDG_DATA_HOME/avpc/models`` (default ``~/.local/share/avpc/models``),
 3. the project's own ``models/`` folder next to the package (source checkout, editable install).
+
+Reading indexes, looking models up and verifying their hashes imports no torch; only
+``load_model`` and ``register_model``, which read checkpoints, load it.
 """
 
 from __future__ import annotations
@@ -21,29 +27,39 @@ import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-
-import torch
+from typing import TYPE_CHECKING, Any
 
 from avpc_plugin.atomic import write_bytes_atomically
-from avpc_plugin.checkpoints.format import (
+from avpc_plugin.checkpoints.files import (
     RUN_STATE_FILE,
-    LoadedCheckpoint,
+    CheckpointError,
     check_file_hash,
     hash_in_file_name,
-    load_checkpoint,
-    read_checkpoint_metadata,
     run_checkpoint,
     sha256_file,
     validate_name,
 )
-from avpc_plugin.device import resolve_device
 from avpc_plugin.paths import project_root, search_path, user_data_dir
+
+if TYPE_CHECKING:
+    import torch
+
+    from avpc_plugin.checkpoints.format import LoadedCheckpoint
 
 INDEX_FILE_NAME = "index.json"
 MODELS_PATH_ENV = "AVPC_MODELS_PATH"
 
-_ENTRY_KEYS = ("name", "file", "sha256", "arch", "description", "card", "default")
+_ENTRY_KEYS = (
+    "name",
+    "file",
+    "sha256",
+    "arch",
+    "parameters",
+    "size_bytes",
+    "description",
+    "card",
+    "default",
+)
 
 
 class RegistryError(Exception):
@@ -63,6 +79,9 @@ class ModelEntry:
         card: absolute path of its markdown model card, or None.
         default: whether this is the default model of its index.
         index: the index.json that lists it.
+        parameters: the net's parameter count as registered, or None (an index written before
+            the count was recorded, or a net that could not be built then).
+        size_bytes: the file's size as registered, or None (an older index).
     """
 
     name: str
@@ -73,6 +92,8 @@ class ModelEntry:
     card: Path | None
     default: bool
     index: Path
+    parameters: int | None = None
+    size_bytes: int | None = None
 
 
 # ------------------------------------------------------------------------------------ search path
@@ -175,6 +196,11 @@ def load_model(
         RegistryError: a registered model whose file is missing.
         CheckpointError: a modified, corrupted or unloadable checkpoint.
     """
+    from avpc_plugin.checkpoints.format import (  # deferred: torch, only to load a checkpoint
+        load_checkpoint,
+    )
+    from avpc_plugin.device import resolve_device  # deferred: torch, only to load a checkpoint
+
     target = resolve_device(device)
     found = lookup_model(name_or_path)
     if isinstance(found, ModelEntry):
@@ -248,15 +274,25 @@ def register_model(
         name: registry name; default: the file name without ``-<sha8>.pt``.
 
     Returns:
-        The new entry. An entry of the same name is replaced in place.
+        The new entry, with the net's parameter count and the file's size (what ``avpc models
+        list`` shows). An entry of the same name is replaced in place.
 
     Raises:
         CheckpointError: the checkpoint is missing, modified or unreadable.
         RegistryError: the existing index is malformed, or the card is missing.
         ValueError: a bad name.
     """
+    from avpc_plugin.checkpoints.format import (  # deferred: torch, only to read the checkpoint
+        count_parameters,
+        read_checkpoint_metadata,
+    )
+
     checkpoint = Path(checkpoint_path).resolve()
     metadata = read_checkpoint_metadata(checkpoint, verify=True)
+    try:
+        parameters: int | None = count_parameters(metadata.arch, metadata.config)
+    except CheckpointError:  # a net this machine cannot build: listed with "?" parameters
+        parameters = None
     folder = Path(index_dir).resolve()
     folder.mkdir(parents=True, exist_ok=True)
     index_path = folder / INDEX_FILE_NAME
@@ -269,6 +305,8 @@ def register_model(
         "file": _relative_posix(checkpoint, folder),
         "sha256": metadata.sha256,
         "arch": metadata.arch,
+        "parameters": parameters,
+        "size_bytes": metadata.size_bytes,
         "description": description,
         "card": _relative_posix(card_path, folder) if card_path is not None else None,
         "default": default,
@@ -331,6 +369,10 @@ def _entry_from_json(index_path: Path, position: int, item: Any) -> ModelEntry:
         raise RegistryError(f"{where}: 'card' must be a relative path string or null")
     if not isinstance(item.get("default", False), bool):
         raise RegistryError(f"{where}: 'default' must be true or false")
+    for key in ("parameters", "size_bytes"):
+        value = item.get(key)
+        if value is not None and (type(value) is not int or value < 0):
+            raise RegistryError(f"{where}: {key!r} must be a whole number >= 0 or null")
     folder = index_path.parent
     return ModelEntry(
         name=item["name"],
@@ -341,4 +383,6 @@ def _entry_from_json(index_path: Path, position: int, item: Any) -> ModelEntry:
         card=folder / card if card else None,
         default=item.get("default", False),
         index=index_path,
+        parameters=item.get("parameters"),
+        size_bytes=item.get("size_bytes"),
     )

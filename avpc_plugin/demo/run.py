@@ -14,8 +14,9 @@ import torch
 
 from avpc_plugin.atomic import write_text_atomically
 from avpc_plugin.audio.io import read_audio
-from avpc_plugin.checkpoints import CheckpointError, RegistryError, default_model, load_model
+from avpc_plugin.checkpoints.files import CheckpointError
 from avpc_plugin.checkpoints.format import LoadedCheckpoint
+from avpc_plugin.checkpoints.registry import RegistryError, default_model, load_model
 from avpc_plugin.data.instruments import get_instrument
 from avpc_plugin.data.scene import SceneRecord, synth_scene
 from avpc_plugin.demo.report import format_report

@@ -10,7 +10,7 @@ from types import FrameType
 
 import click
 
-from avpc_plugin.checkpoints import default_model
+from avpc_plugin.checkpoints.registry import default_model
 from avpc_plugin.commands import device_option, model_option
 from avpc_plugin.device import resolve_device
 from avpc_plugin.engine.logsetup import default_log_file, setup_logging

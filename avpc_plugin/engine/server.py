@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from avpc_plugin import __version__
-from avpc_plugin.checkpoints import list_models
+from avpc_plugin.checkpoints.registry import list_models
 from avpc_plugin.engine.jobs import JobQueue
 from avpc_plugin.engine.protocol import (
     PROTOCOL_VERSION,

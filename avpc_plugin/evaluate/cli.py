@@ -9,7 +9,8 @@ from pathlib import Path
 
 import click
 
-from avpc_plugin.checkpoints import CheckpointError, RegistryError
+from avpc_plugin.checkpoints.files import CheckpointError
+from avpc_plugin.checkpoints.registry import RegistryError
 from avpc_plugin.commands import device_option, model_option, overwrite_option
 from avpc_plugin.evaluate.benchmark import (
     BenchmarkError,

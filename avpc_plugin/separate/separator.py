@@ -57,7 +57,7 @@ from avpc_plugin.audio.io import (
 from avpc_plugin.audio.masks import ideal_ratio_mask
 from avpc_plugin.audio.stft import CLIP_SAMPLES, FREQ_BINS, MODEL_RATE
 from avpc_plugin.audio.warp import unwarp_from_log_freq
-from avpc_plugin.checkpoints import default_model, load_model
+from avpc_plugin.checkpoints.registry import default_model, load_model
 from avpc_plugin.device import resolve_device
 from avpc_plugin.separate.fullrate import FullRateRenderer
 from avpc_plugin.separate.query import StemQuery

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from avpc_plugin.checkpoints.format import CheckpointError
+from avpc_plugin.checkpoints.files import CheckpointError
 from avpc_plugin.commands import device_option
 from avpc_plugin.interrupts import sigterm_raises
 from avpc_plugin.train.config import ConfigError, load_config

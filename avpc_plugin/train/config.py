@@ -50,7 +50,7 @@ from typing import Any, Literal
 
 import torch
 
-from avpc_plugin.checkpoints.format import validate_name
+from avpc_plugin.checkpoints.files import validate_name
 from avpc_plugin.data.corpus import is_corpus_folder
 from avpc_plugin.data.folder import VIDEO_SUFFIXES
 from avpc_plugin.nets.registry import build_net, list_nets

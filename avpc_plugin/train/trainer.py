@@ -36,13 +36,8 @@ from torch.utils.data import Dataset
 from tqdm import tqdm
 
 from avpc_plugin.atomic import write_bytes_atomically
-from avpc_plugin.checkpoints.format import (
-    RUN_STATE_FILE,
-    CheckpointError,
-    load_checkpoint,
-    run_checkpoint,
-    save_checkpoint,
-)
+from avpc_plugin.checkpoints.files import RUN_STATE_FILE, CheckpointError, run_checkpoint
+from avpc_plugin.checkpoints.format import load_checkpoint, save_checkpoint
 from avpc_plugin.nets.rcop import RCoPHeads
 from avpc_plugin.nets.registry import build_net
 from avpc_plugin.train.config import ConfigError, TrainConfig
