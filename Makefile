@@ -59,14 +59,19 @@ corpus-deps: $(BIN)/.installed
 	AVPC_EXTRA_PACKAGES="fluid-soundfont-gm musescore-general-soundfont opl3-soundfont fonts-symbola" .ci/system-deps.sh
 	PYTHON=$(BIN)/python .ci/picture-deps.sh
 
-# Recompile the lock from pyproject.toml (newest releases the ranges allow, torch pair fixed).
+# Recompile the lock from pyproject.toml (newest releases the ranges allow, torch pair fixed),
+# with uv from a venv of its own; the lock file is replaced only when its text changes.
+LOCK_TOOLS := .venv-lock
 lock:
-	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(PIP) install uv==$(UV_VERSION)
-	printf '%s\n' $(TORCH_PAIR) > $(VENV)/lock-constraints.txt
-	$(BIN)/uv pip compile pyproject.toml --extra test --extra data --quiet --generate-hashes \
-		--python-version $(LOCK_PYTHON) --python-platform $(LOCK_PLATFORM) \
-		--constraint $(VENV)/lock-constraints.txt --custom-compile-command "make lock" -o $(LOCK)
+	test -x $(LOCK_TOOLS)/bin/uv || { $(PYTHON) -m venv $(LOCK_TOOLS) && \
+		$(LOCK_TOOLS)/bin/python -m pip install --quiet --disable-pip-version-check uv==$(UV_VERSION); }
+	printf '%s\n' $(TORCH_PAIR) > $(LOCK_TOOLS)/lock-constraints.txt
+	$(LOCK_TOOLS)/bin/uv pip compile pyproject.toml --extra test --extra data --quiet \
+		--generate-hashes --python-version $(LOCK_PYTHON) --python-platform $(LOCK_PLATFORM) \
+		--constraint $(LOCK_TOOLS)/lock-constraints.txt --custom-compile-command "make lock" \
+		-o $(LOCK_TOOLS)/new.lock
+	cmp -s $(LOCK_TOOLS)/new.lock $(LOCK) && echo "$(LOCK): unchanged" || \
+		{ mv $(LOCK_TOOLS)/new.lock $(LOCK) && echo "$(LOCK): rewritten"; }
 
 # The suite against the newest releases pyproject.toml's ranges allow, in a venv of its own:
 # it first lists the packages that moved away from the lock, then runs what `make test` runs.
@@ -81,4 +86,4 @@ test-latest:
 		--assume-old=$(LATEST)/bin/.installed
 
 clean:
-	rm -rf $(VENV) $(LATEST) .mypy_cache .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(LATEST) $(LOCK_TOOLS) .mypy_cache .pytest_cache .ruff_cache

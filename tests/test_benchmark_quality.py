@@ -24,7 +24,7 @@ def test_quality_report_has_every_system_the_parameters_and_the_cycle_sweep(
     out = tmp_path / "report"
     command = [sys.executable, str(SCRIPT), "--set", str(bench), "--model", str(avpc_file),
                "--baseline", str(sop_file), "--cycles", "1,3", "--device", "cpu",
-               "--normalise", "--out", str(out)]  # fmt: skip
+               "--normalise", "--workers", "0", "--out", str(out)]  # fmt: skip
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=300)
     assert done.returncode == 0, done.stderr

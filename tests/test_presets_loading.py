@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import math
+import re
+from dataclasses import replace
 from pathlib import Path
 
 import pedalboard
@@ -232,3 +234,21 @@ def test_cli_list_show_validate_new(isolated_search_path: dict[str, Path], tmp_p
     assert load_preset("my_cello").inherits == "cello"  # written to the user folder
     again = runner.invoke(presets_group, ["new", "my_cello", "--from", "cello"])
     assert again.exit_code != 0 and "already exists" in again.output
+
+
+def test_settings_changed_in_code_obey_the_files_rules() -> None:
+    violin = load_preset("violin")
+    refusals = [
+        (violin.mask, {"threshold": 7.0}, "mask.threshold: expected a number in [0, 1), got 7.0"),
+        (violin.mask, {"mode": "sofft"}, "mask.mode: expected one of 'soft', 'binary'"),
+        (
+            violin.band,
+            {"low_hz": 2e4, "high_hz": 100.0},
+            "band.low_hz: expected below band.high_hz",
+        ),
+        (violin.visual, {"frames_per_window": 2.5}, "visual.frames_per_window: expected an int"),
+    ]
+    for settings, change, message in refusals:
+        with pytest.raises(PresetError, match=re.escape(message)):
+            replace(settings, **change)
+    assert replace(violin.mask, threshold=0).threshold == 0.0  # an int widened, as from a file

@@ -10,6 +10,7 @@ import click
 from avpc_plugin.commands import LazyCommand, LazyGroup, overwrite_option
 from avpc_plugin.presets import (
     DEFAULT_PRESET,
+    PRESETS_PATH_ENV,
     PresetError,
     find_preset_file,
     list_presets,
@@ -103,3 +104,9 @@ def new_command(name: str, parent: str, out_dir: Path | None, overwrite: bool) -
     except (PresetError, FileExistsError) as err:
         raise click.ClickException(str(err)) from None
     click.echo(f"wrote {target}")
+    if not any(target.parent.resolve() == folder.resolve() for folder in preset_search_path()):
+        click.echo(
+            f"note: {target.parent} is not on the preset search path, so {name!r} is not found "
+            f"by name: add the folder to ${PRESETS_PATH_ENV} (or leave out --out to write to "
+            f"{user_presets_dir()})"
+        )

@@ -90,6 +90,13 @@ class MaskSettings:
     threshold: float = 0.0
     cycles: int = 0
 
+    def __post_init__(self) -> None:
+        check_settings(self, "mask")
+        if self.mode == "binary" and self.threshold <= 0.0:
+            raise PresetError(
+                f"mask.threshold: binary masks need a threshold in (0, 1), got {self.threshold!r}"
+            )
+
 
 @dataclass(frozen=True)
 class SmoothingSettings:
@@ -102,6 +109,9 @@ class SmoothingSettings:
 
     time_ms: float = 0.0
     freq_hz: float = 0.0
+
+    def __post_init__(self) -> None:
+        check_settings(self, "smoothing")
 
 
 @dataclass(frozen=True)
@@ -118,12 +128,23 @@ class BandSettings:
     high_hz: float = math.inf
     above_model: HighBandRule = "top_bin"
 
+    def __post_init__(self) -> None:
+        check_settings(self, "band")
+        if self.low_hz >= self.high_hz:
+            raise PresetError(
+                f"band.low_hz: expected below band.high_hz ({_fmt(self.high_hz)}), got "
+                f"{_fmt(self.low_hz)}"
+            )
+
 
 @dataclass(frozen=True)
 class ResidualSettings:
     """Attributes: subtract: see :data:`ResidualRule`."""
 
     subtract: ResidualRule = "masked"
+
+    def __post_init__(self) -> None:
+        check_settings(self, "residual")
 
 
 @dataclass(frozen=True)
@@ -137,6 +158,9 @@ class VisualSettings:
 
     frames_per_window: int = FRAMES_PER_WINDOW
     frame_stride_s: float = FRAME_STRIDE_SECONDS
+
+    def __post_init__(self) -> None:
+        check_settings(self, "visual")
 
 
 ParamValue = float | int | bool | str
@@ -315,30 +339,34 @@ def build_preset(
     where: str,
     **about: Any,
 ) -> Preset:
-    """A :class:`Preset` from merged, checked tables; cross-key rules are checked here.
+    """A :class:`Preset` from merged, checked tables; the settings check their cross-key rules.
 
     Raises:
-        PresetError: binary masks without a threshold, or ``band.low_hz >= band.high_hz``.
+        PresetError: binary masks without a threshold, or ``band.low_hz >= band.high_hz``
+            (the message starts with ``where``).
     """
-    mask = MaskSettings(**sections.get("mask", {}))
-    band = BandSettings(**sections.get("band", {}))
-    if mask.mode == "binary" and mask.threshold <= 0.0:
-        raise PresetError(
-            f"{where}: mask.threshold: binary masks need a threshold in (0, 1), got "
-            f"{mask.threshold!r}"
+    try:
+        return Preset(
+            name=name,
+            mask=MaskSettings(**sections.get("mask", {})),
+            smoothing=SmoothingSettings(**sections.get("smoothing", {})),
+            band=BandSettings(**sections.get("band", {})),
+            residual=ResidualSettings(**sections.get("residual", {})),
+            visual=VisualSettings(**sections.get("visual", {})),
+            post=post,
+            **about,
         )
-    if band.low_hz >= band.high_hz:
-        raise PresetError(
-            f"{where}: band.low_hz: expected below band.high_hz ({_fmt(band.high_hz)}), got "
-            f"{_fmt(band.low_hz)}"
-        )
-    return Preset(
-        name=name,
-        mask=mask,
-        smoothing=SmoothingSettings(**sections.get("smoothing", {})),
-        band=band,
-        residual=ResidualSettings(**sections.get("residual", {})),
-        visual=VisualSettings(**sections.get("visual", {})),
-        post=post,
-        **about,
-    )
+    except PresetError as err:
+        raise PresetError(f"{where}: {err}") from None
+
+
+def check_settings(settings: Any, section: str) -> None:
+    """Check a settings object's fields against the rules of its TOML table ``section`` (numbers
+    widened to float), so a preset built or changed in code obeys the rules a file does.
+
+    Raises:
+        PresetError: a field out of its range or choices, named as ``section.key``.
+    """
+    for key, rule in SECTION_RULES[section].items():
+        value = rule.check(getattr(settings, key), f"{section}.{key}")
+        object.__setattr__(settings, key, value)
