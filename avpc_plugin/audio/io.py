@@ -25,11 +25,14 @@ from __future__ import annotations
 import contextlib
 import math
 import os
+import re
 import secrets
 import shutil
+import stat
 import tempfile
+import time
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -448,12 +451,91 @@ def check_output_format(fmt: str, bit_depth: str) -> None:
         )
 
 
+PARTIAL_MARK = ".partial"
+"""Part of every temporary name :class:`AtomicAudioWriter` writes:
+``.{name}.{pid}-{8 hex}.partial{suffix}`` (pid: the writing process)."""
+STALE_PARTIAL_SECONDS = 24 * 3600.0
+"""A partial file older than this is stale even when a process with its writer's pid runs (a pid
+reused after a restart), and so is one of the pid-less names written before pids were added."""
+_STALE_UNKNOWN_PID_SECONDS = 3600.0
+
+
+class OutputEscapeError(AudioWriteError):
+    """An output's folder, checked right before the file is opened and again right before it is
+    renamed to its final name, no longer lies inside the folder it must stay in (a symlink put in
+    its place)."""
+
+
+def _partial_pattern(path: Path) -> re.Pattern[str]:
+    """Names of the temporary files an :class:`AtomicAudioWriter` of ``path`` writes (with a pid)
+    or wrote before pids were part of the name (without one)."""
+    return re.compile(
+        rf"\.{re.escape(path.name)}\.(?:(?P<pid>\d{{1,10}})-)?[0-9a-f]{{8}}"
+        rf"{re.escape(PARTIAL_MARK)}{re.escape(path.suffix)}"
+    )
+
+
+def _process_alive(pid: int) -> bool:
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError, OSError):
+        return True  # someone else's process: alive (or unknowable), keep its file
+    return True
+
+
+def remove_stale_partials(path: str | os.PathLike[str], now: float | None = None) -> list[Path]:
+    """Remove leftover temporary files of earlier writers of ``path`` (a killed process leaves
+    them): only names this product writes for exactly this output, and of those only the ones
+    whose writer is gone (its pid runs no process) or that are older than
+    :data:`STALE_PARTIAL_SECONDS` (an hour for pid-less names). Files of a live writer, of other
+    outputs, and anything that is not a regular file are left alone. Returns what was removed."""
+    path = Path(path)
+    pattern = _partial_pattern(path)
+    now = time.time() if now is None else now
+    removed: list[Path] = []
+    try:
+        entries = list(os.scandir(path.parent))
+    except OSError:
+        return removed  # no folder yet (or unreadable): nothing to clean
+    for entry in entries:
+        match = pattern.fullmatch(entry.name)
+        if match is None:
+            continue
+        try:
+            info = entry.stat(follow_symlinks=False)
+        except OSError:
+            continue
+        if not stat.S_ISREG(info.st_mode):
+            continue
+        age = now - info.st_mtime
+        pid = match["pid"]
+        if pid is None:
+            stale = age > _STALE_UNKNOWN_PID_SECONDS
+        else:
+            owner = int(pid)
+            stale = age > STALE_PARTIAL_SECONDS or (
+                owner != os.getpid() and not _process_alive(owner)
+            )
+        if stale:
+            with contextlib.suppress(OSError):
+                os.unlink(entry.path)
+                removed.append(Path(entry.path))
+    return removed
+
+
 class AtomicAudioWriter:
     """Write an audio file block by block; it appears under its final name only when complete.
 
-    The samples go to a hidden temporary file in the destination folder; :meth:`commit` renames it
-    over ``path`` (atomic on one file system), :meth:`abort` (or leaving the ``with`` block with an
-    exception) deletes it.
+    The samples go to a hidden temporary file in the destination folder,
+    ``.{name}.{pid}-{8 hex}.partial{suffix}``; :meth:`commit` renames it over ``path`` (atomic on
+    one file system), :meth:`abort` (or leaving the ``with`` block with an exception) deletes it.
+    Opening a writer first removes the stale temporary files of earlier writers of the same
+    ``path`` (:func:`remove_stale_partials`: a process killed with SIGKILL cannot clean up).
+    To commit several files as a set, :meth:`finish` each, then :func:`commit_together`.
 
     Args:
         path: final file; its extension picks the format (``.wav``, ``.flac``, ``.aiff``).
@@ -462,10 +544,14 @@ class AtomicAudioWriter:
         bit_depth: ``"16"``, ``"24"`` or ``"32f"`` (wav only).
         overwrite: replace an existing file at ``path``; otherwise it is an error (raised before
             anything is written).
+        root: if set, the file's folder (symlinks followed) must lie inside this folder, taken
+            as given (not resolved again): checked when the file is opened and again right before
+            the rename, which goes through a handle of the checked folder.
 
     Raises:
         FileExistsError: ``path`` exists and ``overwrite`` is False.
         ValueError: unknown format or bit depth.
+        OutputEscapeError: the folder leads outside ``root``.
         AudioFileError: the folder or file cannot be written (disk full, permissions).
     """
 
@@ -476,6 +562,7 @@ class AtomicAudioWriter:
         channels: int,
         bit_depth: BitDepth = "24",
         overwrite: bool = False,
+        root: str | os.PathLike[str] | None = None,
     ) -> None:
         from pedalboard.io import AudioFile  # deferred: pedalboard (JUCE) only to write a file
 
@@ -485,12 +572,17 @@ class AtomicAudioWriter:
         if self.path.exists() and not overwrite:
             raise OutputExistsError(self.path)
         self._overwrite = overwrite
+        self._root = None if root is None else Path(root)
         self._made_folders = _missing_folders(self.path.parent)
         self._temp = self.path.with_name(
-            f".{self.path.name}.{secrets.token_hex(4)}.partial{self.path.suffix}"
+            f".{self.path.name}.{os.getpid()}-{secrets.token_hex(4)}{PARTIAL_MARK}"
+            f"{self.path.suffix}"
         )
+        self._finished = False
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._check_folder()
+            remove_stale_partials(self.path)
             self._file = AudioFile(
                 str(self._temp),
                 "w",
@@ -502,13 +594,44 @@ class AtomicAudioWriter:
             with contextlib.suppress(OSError):  # the folder may not exist (or be a file)
                 self._temp.unlink(missing_ok=True)
             self._remove_made_folders()
-            if isinstance(err, Exception):
+            if isinstance(err, Exception) and not isinstance(err, AudioWriteError):
                 raise AudioWriteError(f"{self.path}: cannot write ({err})") from err
             raise
         self.channels = channels
         self._bit_depth = bit_depth
         self.peak = 0.0
         """Largest absolute sample written so far (tracked for the integer formats only)."""
+
+    @property
+    def temp_path(self) -> Path:
+        """The hidden temporary file the samples go to until the commit."""
+        return self._temp
+
+    def _check_folder(self) -> None:
+        """Raise :class:`OutputEscapeError` when the folder resolves outside ``root``."""
+        if self._root is None:
+            return
+        resolved = self.path.parent.resolve()
+        if not resolved.is_relative_to(self._root):
+            raise OutputEscapeError(
+                f"{self.path}: its folder now leads to {resolved}, outside {self._root} "
+                "(a symlink?); not written there"
+            )
+
+    def _open_folder(self) -> int:
+        """A handle of the checked folder (renames through it cannot be redirected)."""
+        self._check_folder()
+        flags = os.O_RDONLY | getattr(os, "O_DIRECTORY", 0)
+        fd = os.open(self.path.parent.resolve(), flags)
+        if self._root is not None:
+            try:
+                self._check_folder()  # the folder did not change between check and open
+                if not os.path.samestat(os.fstat(fd), os.stat(self.path.parent.resolve())):
+                    raise OutputEscapeError(f"{self.path}: its folder changed while opened")
+            except BaseException:
+                os.close(fd)
+                raise
+        return fd
 
     def write(self, block: np.ndarray) -> None:
         """Append float samples ``(channels, n)`` (clipped to [-1, 1] by integer formats)."""
@@ -524,35 +647,43 @@ class AtomicAudioWriter:
             self.abort()
             raise AudioWriteError(f"{self.path}: cannot write ({err})") from err
 
-    def commit(self) -> Path:
-        """Close the file and move it to its final name; returns that path."""
+    def finish(self) -> None:
+        """Close the temporary file and flush it to disk (fsync); it keeps its temporary name."""
+        if self._finished:
+            return
         try:
             self._file.close()
-            if self.path.exists() and not self._overwrite:
-                raise OutputExistsError(self.path)
-            os.replace(self._temp, self.path)
-            if self.peak > 1.0:
-                warnings.warn(
-                    f"{self.path}: peaks at {20 * math.log10(self.peak):+.1f} dBFS and was clipped "
-                    f"to full scale in {self._bit_depth}-bit; write 32-bit float (--bit-depth 32f) "
-                    "to keep it",
-                    AudioWarning,
-                    stacklevel=2,
-                )
-        except BaseException as err:
-            self._temp.unlink(missing_ok=True)
-            self._remove_made_folders()
-            if isinstance(err, OSError) and not isinstance(err, FileExistsError):
-                raise AudioWriteError(f"{self.path}: cannot write ({err})") from err
-            raise
-        return self.path
+            fd = os.open(self._temp, os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+        except Exception as err:
+            self.abort()
+            raise AudioWriteError(f"{self.path}: cannot write ({err})") from err
+        self._finished = True
+
+    def commit(self) -> Path:
+        """Close the file and move it to its final name; returns that path."""
+        return commit_together([self])[0]
+
+    def _warn_clipped(self) -> None:
+        if self.peak > 1.0:
+            warnings.warn(
+                f"{self.path}: peaks at {20 * math.log10(self.peak):+.1f} dBFS and was clipped "
+                f"to full scale in {self._bit_depth}-bit; write 32-bit float (--bit-depth 32f) "
+                "to keep it",
+                AudioWarning,
+                stacklevel=4,
+            )
 
     def abort(self) -> None:
         """Discard what was written; the final name is left untouched."""
         # closing a file on a full disk may fail again: nothing to keep anyway
         with contextlib.suppress(Exception):
             self._file.close()
-        self._temp.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):
+            self._temp.unlink(missing_ok=True)
         self._remove_made_folders()
 
     def _remove_made_folders(self) -> None:
@@ -577,6 +708,86 @@ class AtomicAudioWriter:
             self.commit()
         else:
             self.abort()
+
+
+def commit_together(writers: Sequence[AtomicAudioWriter]) -> list[Path]:
+    """Commit several writers' files as one set: all appear under their final names, or none.
+
+    Every file is finished and fsynced under its temporary name first; then, with no other work
+    in between, each existing final file being replaced is moved aside to a hidden name, each
+    temporary file renamed to its final name (through a handle of its checked folder, so a folder
+    swapped for a symlink is refused, :class:`OutputEscapeError`), and the folders fsynced. If a
+    rename fails, the renames done are undone (the files moved aside come back) and every
+    temporary file is removed. Returns the final paths, in order.
+
+    Raises:
+        OutputExistsError: a final name appeared meanwhile and the writer may not overwrite it.
+        OutputEscapeError, AudioWriteError: as :class:`AtomicAudioWriter`.
+    """
+    done: list[_Rename] = []
+    folders: list[int] = []
+    try:
+        for writer in writers:
+            writer.finish()
+        for writer in writers:
+            if writer.path.exists() and not writer._overwrite:
+                raise OutputExistsError(writer.path)
+        for writer in writers:
+            fd = writer._open_folder()
+            folders.append(fd)
+            step = _Rename(writer, fd)
+            done.append(step)
+            if os.path.lexists(writer.path):
+                aside = f".{writer.path.name}.{os.getpid()}-{secrets.token_hex(4)}.replaced"
+                os.replace(writer.path.name, aside, src_dir_fd=fd, dst_dir_fd=fd)
+                step.aside = aside
+            os.replace(writer._temp.name, writer.path.name, src_dir_fd=fd, dst_dir_fd=fd)
+            step.renamed = True
+        for fd in folders:
+            with contextlib.suppress(OSError):  # not every file system syncs folders
+                os.fsync(fd)
+    except BaseException as err:
+        _undo_renames(done)
+        for writer in writers:
+            writer.abort()
+        for fd in folders:
+            os.close(fd)
+        if isinstance(err, OSError) and not isinstance(err, (FileExistsError, AudioWriteError)):
+            where = done[-1].writer.path if done else writers[0].path
+            raise AudioWriteError(f"{where}: cannot write ({err})") from err
+        raise
+    for step in done:
+        if step.aside is not None:
+            with contextlib.suppress(OSError):
+                os.unlink(step.aside, dir_fd=step.folder)
+    for fd in folders:
+        os.close(fd)
+    for writer in writers:
+        writer._warn_clipped()
+    return [writer.path for writer in writers]
+
+
+@dataclass
+class _Rename:
+    """One file's step in :func:`commit_together`: its folder handle, the hidden name an
+    existing final file was moved aside to, and whether the new file got its final name."""
+
+    writer: AtomicAudioWriter
+    folder: int
+    aside: str | None = None
+    renamed: bool = False
+
+
+def _undo_renames(done: Sequence[_Rename]) -> None:
+    """Take back the renames of :func:`commit_together`, last first (best effort)."""
+    for step in reversed(done):
+        names = step.writer.path.name, step.writer._temp.name
+        with contextlib.suppress(OSError):
+            if step.renamed:
+                os.replace(*names, src_dir_fd=step.folder, dst_dir_fd=step.folder)
+        if step.aside is not None:
+            with contextlib.suppress(OSError):
+                os.replace(step.aside, names[0], src_dir_fd=step.folder, dst_dir_fd=step.folder)
 
 
 def write_audio(

@@ -50,6 +50,7 @@ from avpc_plugin.audio.io import (
     AudioWarning,
     BitDepth,
     OutputExistsError,
+    commit_together,
     is_video_container,
     resample_span,
     time_range_to_samples,
@@ -326,6 +327,7 @@ class Separator:
         overwrite: bool = False,
         progress: ProgressCallback | None = None,
         cancel: CancelSignal | None = None,
+        root: str | os.PathLike[str] | None = None,
     ) -> dict[str, Path]:
         """Like :meth:`separate`, but stream every stem into a file (bounded memory).
 
@@ -335,10 +337,15 @@ class Separator:
             bit_depth: ``"16"``, ``"24"`` or ``"32f"`` (wav).
             overwrite: replace existing files (otherwise an existing file is an error raised
                 before any work).
+            root: if set, every output's folder must lie inside this folder (taken as given),
+                checked when its file is opened and right before its rename
+                (:class:`~avpc_plugin.audio.io.OutputEscapeError` otherwise).
             (the other arguments as :meth:`separate`)
 
         Returns:
-            stem name -> path written. On any error or cancel no file appears under a final name.
+            stem name -> path written. The files are committed as a set
+            (:func:`~avpc_plugin.audio.io.commit_together`): on any error or cancel no file
+            appears under a final name.
         """
         names = self._output_names(stems, residual)
         presets = self.stem_presets(stems)
@@ -358,15 +365,16 @@ class Separator:
             stack.callback(_abort_all, writers)
             for name in names:
                 writers[name] = AtomicAudioWriter(
-                    outputs[name], source.sample_rate, source.channels, bit_depth, overwrite
+                    outputs[name], source.sample_rate, source.channels, bit_depth, overwrite, root
                 )
             for _, blocks, _ in self._stream(
                 source, stems, presets, residual, normalise, cycles, progress, cancel
             ):
                 for name, block in blocks.items():
                     writers[name].write(block)
-            stack.pop_all()
-            return {name: writer.commit() for name, writer in writers.items()}
+            stack.pop_all()  # commit_together removes every partial file itself if it fails
+            paths = commit_together(list(writers.values()))
+            return dict(zip(writers, paths, strict=True))
 
     # -------------------------------------------------------------------------------- internals
 
