@@ -15,6 +15,7 @@ from pythonosc import slip
 from avpc_plugin.audio.io import write_audio
 from avpc_plugin.engine.protocol import (
     MAX_JOB_JSON_BYTES,
+    PROTOCOL_VERSION,
     Address,
     ErrorCode,
     ProtocolError,
@@ -136,7 +137,7 @@ def test_malformed_descriptions(media: dict[str, Path]) -> None:
     refused(job(media, template="{stem}"), ErrorCode.INVALID_JOB, "job.template", "end in .wav")
     refused(job(media, format="flac", template="{stem}.wav"), ErrorCode.INVALID_JOB, ".flac")
     assert parse_job(job(media, format="aiff", template="{stem}.aif")).outputs["violin"].suffix
-    refused(job(media, protocol="2.0"), ErrorCode.VERSION_MISMATCH, "1.1")
+    refused(job(media, protocol="2.0"), ErrorCode.VERSION_MISMATCH, PROTOCOL_VERSION)
 
 
 def test_strings_a_reply_or_a_file_name_cannot_carry_are_refused(media: dict[str, Path]) -> None:
@@ -273,3 +274,43 @@ def test_deframer_refuses_oversized_packets() -> None:
     assert caught.value.code == ErrorCode.TOO_LARGE
     with pytest.raises(ProtocolError):
         list(StreamDeframer(max_packet=100).feed(slip.END + b"a" * 200))
+
+
+def test_overlong_path_names_are_invalid_jobs_naming_the_field(media: dict[str, Path]) -> None:
+    long_name = "x" * 256
+    refused(
+        job(media, source=f"/tmp/{long_name}.wav"), ErrorCode.INVALID_JOB, "job.source", "260 bytes"
+    )
+    refused(job(media, out_dir=f"/tmp/{long_name}/out"), ErrorCode.INVALID_JOB, "job.out_dir")
+    refused(job(media, video=f"/tmp/{'é' * 128}.mp4"), ErrorCode.INVALID_JOB, "job.video")
+    refused(job(media, out_dir="/" + "a/" * 2100), ErrorCode.INVALID_JOB, "job.out_dir")
+
+
+def test_start_and_end_are_checked_against_the_source(media: dict[str, Path]) -> None:
+    # the source lasts 1 s
+    refused(job(media, start=1e308), ErrorCode.INVALID_JOB, "job.start", "1.000 s long")
+    refused(job(media, start=1.0), ErrorCode.INVALID_JOB, "job.start")
+    refused(job(media, end=1e308), ErrorCode.INVALID_JOB, "job.end")
+    refused(job(media, start=0.2, end=0.1), ErrorCode.INVALID_JOB, "job.end")
+    spec = parse_job(job(media, start=0.5, end=1.5))  # an end just past the source is its end
+    assert (spec.start, spec.end) == (0.5, 1.5)
+
+
+def test_error_replies_bound_what_they_echo() -> None:
+    from avpc_plugin.engine.server import Engine
+
+    sent: list[tuple[Any, ...]] = []
+
+    class Channel:
+        def send(self, address: str, *args: Any) -> None:
+            sent.append((address, *args))
+
+        def describe(self) -> str:
+            return "test"
+
+    huge = "j" * 33_000
+    Engine.reply_error(Channel(), ErrorCode.UNKNOWN_JOB, f"no job {huge!r}", huge, "r" * 500)
+    [(address, code, message, job_id, ref)] = sent
+    assert len(encode_message(address, [code, message, job_id, ref])) < 8000
+    assert job_id.endswith("\u2026") and len(job_id) == 64
+    assert message.endswith("\u2026") and len(ref) == 200

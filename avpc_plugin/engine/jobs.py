@@ -22,11 +22,19 @@ from typing import Any
 from avpc_plugin.audio.io import (
     AudioFileError,
     AudioWriteError,
+    OutputEscapeError,
     OutputExistsError,
     audio_info,
     time_range_to_samples,
 )
-from avpc_plugin.engine.protocol import Address, ErrorCode, JobSpec, ProtocolError
+from avpc_plugin.engine.protocol import (
+    MAX_ECHOED_ID,
+    Address,
+    ErrorCode,
+    JobSpec,
+    ProtocolError,
+    clip_text,
+)
 from avpc_plugin.engine.transport import Channel, Double
 from avpc_plugin.separate.separator import SeparationCancelled, Separator
 from avpc_plugin.video.decode import VideoError
@@ -234,7 +242,8 @@ class JobQueue:
     def _lookup(self, job_id: str) -> Job:
         job = self._jobs.get(job_id)
         if job is None:
-            raise ProtocolError(ErrorCode.UNKNOWN_JOB, f"no job {job_id!r} on this engine")
+            shown = clip_text(job_id, MAX_ECHOED_ID)
+            raise ProtocolError(ErrorCode.UNKNOWN_JOB, f"no job {shown!r} on this engine")
         return job
 
     def _finish(self, job: Job, state: JobState, message: str) -> None:
@@ -281,7 +290,7 @@ class JobQueue:
 
         try:
             info = audio_info(spec.source)
-            first, _ = time_range_to_samples(spec.start, spec.end, info)
+            first = _first_sample(spec, info)
             written = self.separator.separate_to_files(
                 spec.source,
                 spec.outputs,
@@ -295,6 +304,7 @@ class JobQueue:
                 overwrite=spec.overwrite,
                 progress=progress,
                 cancel=job.cancel_event,
+                root=spec.out_dir,
             )
         except SeparationCancelled:
             with self._lock:
@@ -308,10 +318,14 @@ class JobQueue:
         except OutputExistsError as err:
             code = ErrorCode.OUTPUT_EXISTS
             text = f'{err.path}: already exists (set "overwrite": true to replace it)'
+        except OutputEscapeError as err:
+            code, text = ErrorCode.PATH_ESCAPE, str(err)
         except AudioWriteError as err:
             code, text = ErrorCode.OUTPUT_FAILED, str(err)
         except (AudioFileError, VideoError) as err:
             code, text = ErrorCode.BAD_SOURCE, str(err)
+        except ProtocolError as err:
+            code, text = err.code, err.message
         except ValueError as err:
             code, text = ErrorCode.INVALID_JOB, str(err)
         except Exception as err:
@@ -351,3 +365,14 @@ class JobQueue:
                 job = self._running
                 if job is not None and job.state is JobState.RUNNING:
                     job.reply.send(Address.PROGRESS, job.id, float(job.fraction), job.message)
+
+
+def _first_sample(spec: JobSpec, info: Any) -> int:
+    """The job's first source sample; a range the source does not hold (a container's length is
+    only estimated at submit) is ``invalid_job`` naming ``job.start`` or ``job.end``."""
+    try:
+        return time_range_to_samples(spec.start, spec.end, info)[0]
+    except (ValueError, OverflowError) as err:
+        key = "end" if str(err).startswith("end") else "start"
+        detail = str(err).split(": ", 1)[-1]
+        raise ProtocolError(ErrorCode.INVALID_JOB, f"job.{key}: {detail}") from None

@@ -21,7 +21,9 @@ from avpc_plugin.audio.io import (
     BIT_DEPTHS,
     VIDEO_CONTAINER_EXTENSIONS,
     WRITE_FORMATS,
+    AudioFileError,
     BitDepth,
+    audio_info,
     check_output_format,
     is_video_container,
 )
@@ -36,13 +38,23 @@ from avpc_plugin.separate.query import StemQuery
 from avpc_plugin.separate.separator import RESIDUAL
 from avpc_plugin.stem_settings.schema import MAX_CYCLES
 
-PROTOCOL_VERSION = "1.1"
+PROTOCOL_VERSION = "1.2"
 """``major.minor``: a client speaking another major version is refused."""
 PREFIX = "/avpc"
 MAX_JOB_JSON_BYTES = 64 * 1024
 """A job description longer than this (UTF-8 bytes) is refused with ``too_large``."""
 MAX_STEMS = 16
 MAX_REF_LENGTH = 200
+MAX_ECHOED_ID = 64
+"""A ``job_id`` echoed in an error reply is cut to this many characters (an ellipsis marks it)."""
+MAX_ERROR_MESSAGE = 2000
+"""An error message is cut to this many characters: every reply fits one datagram."""
+MAX_NAME_BYTES = 255
+"""Longest path component (file or folder name) in UTF-8 bytes, as most file systems allow."""
+MAX_PATH_BYTES = 4095
+"""Longest path in UTF-8 bytes (Linux's PATH_MAX less the NUL)."""
+END_SLACK_SECONDS = 1.0
+"""How far ``job.end`` may lie past the source's end (it is clipped there); more is refused."""
 
 
 class Address:
@@ -226,6 +238,11 @@ def _short(value: Any, limit: int = 60) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
+def clip_text(text: str, limit: int) -> str:
+    """``text`` cut to at most ``limit`` characters, an ellipsis (``…``) marking a cut."""
+    return text if len(text) <= limit else text[: max(limit - 1, 0)] + "\u2026"
+
+
 # ----------------------------------------------------------------------------------------- jobs
 
 JOB_KEYS = (
@@ -256,7 +273,8 @@ class JobSpec:
     Attributes:
         source: audio file or video container with an audio track (absolute path).
         stems: the visual query of each stem (a stem without video uses ``source``).
-        out_dir: output folder (absolute, resolved).
+        out_dir: output folder (absolute, resolved at submit); every output is written inside it
+            as it resolved then (checked again right before each file's rename).
         outputs: stem name (and ``"residual"``) -> output file, inside ``out_dir``.
         start, end: seconds of the source to separate (None: its start / end).
         residual, normalise, cycles: as :meth:`Separator.separate_to_files`.
@@ -311,6 +329,22 @@ def _flag(job: Mapping[str, Any], key: str) -> bool:
     return bool(_get_type(job, key, bool, "true or false") or False)
 
 
+def _check_path_length(value: str, key: str) -> None:
+    """Refuse a path with a name over :data:`MAX_NAME_BYTES` or a length over
+    :data:`MAX_PATH_BYTES` (the file system would refuse it with ENAMETOOLONG)."""
+    size = len(value.encode("utf-8", "surrogatepass"))
+    if size > MAX_PATH_BYTES:
+        raise _invalid(key, f"path of {size} bytes, over the limit of {MAX_PATH_BYTES}")
+    for part in Path(value).parts:
+        length = len(part.encode("utf-8", "surrogatepass"))
+        if length > MAX_NAME_BYTES:
+            raise _invalid(
+                key,
+                f"the name {clip_text(part, 40)!r} is {length} bytes long, over the "
+                f"{MAX_NAME_BYTES} a file system allows",
+            )
+
+
 def _media_path(value: Any, key: str, extensions: Sequence[str]) -> Path:
     if not isinstance(value, str) or not value:
         raise _invalid(key, f"expected an absolute file path, got {_short(value)}")
@@ -319,7 +353,12 @@ def _media_path(value: Any, key: str, extensions: Sequence[str]) -> Path:
         raise _invalid(
             key, f"{value!r} is relative; give an absolute path (the engine has its own folder)"
         )
-    if not path.is_file():
+    _check_path_length(value, key)
+    try:
+        is_file = path.is_file()
+    except OSError as err:
+        raise _invalid(key, f"{value}: cannot be looked up ({err.strerror or err})") from None
+    if not is_file:
         raise _invalid(key, f"{value}: no such file", ErrorCode.BAD_SOURCE)
     if path.suffix.lower() not in extensions:
         raise _invalid(
@@ -400,6 +439,8 @@ def parse_job(text: str, output_root: Path | None = None) -> JobSpec:
     start, end = _seconds(job, "start"), _seconds(job, "end")
     if start is not None and end is not None and end <= start:
         raise _invalid("end", f"must be after start ({start} s), got {end} s")
+    if start is not None or end is not None:
+        _check_range(source, start, end)
 
     stems = _parse_stems(job.get("stems"), default_video, source)
     residual, normalise = _flag(job, "residual"), _flag(job, "normalise")
@@ -413,10 +454,16 @@ def parse_job(text: str, output_root: Path | None = None) -> JobSpec:
     out_dir = Path(out_value)
     if not out_dir.is_absolute():
         raise _invalid("out_dir", f"{out_value!r} is relative; give an absolute path")
-    if output_root is not None:
-        out_dir = resolve_inside(output_root, out_dir, "job.out_dir")
-    if out_dir.exists() and not out_dir.is_dir():
-        raise _invalid("out_dir", f"{out_dir} exists and is not a folder")
+    _check_path_length(out_value, "out_dir")
+    try:
+        if output_root is not None:
+            out_dir = resolve_inside(output_root, out_dir, "job.out_dir")
+        else:
+            out_dir = out_dir.resolve()  # outputs are written where they resolve now, only there
+        if out_dir.exists() and not out_dir.is_dir():
+            raise _invalid("out_dir", f"{out_dir} exists and is not a folder")
+    except OSError as err:
+        raise _invalid("out_dir", f"{out_value}: cannot be used ({err.strerror or err})") from None
 
     template = _get_type(job, "template", str, "a template string") or DEFAULT_TEMPLATE
     fmt = _get_type(job, "format", str, f"one of {', '.join(WRITE_FORMATS)}") or "wav"
@@ -435,10 +482,15 @@ def parse_job(text: str, output_root: Path | None = None) -> JobSpec:
         raise ProtocolError(ErrorCode.PATH_ESCAPE, f"job.template: {err}") from None
     except ValueError as err:
         raise _invalid("template", str(err)) from None
-    outputs = {
-        name: resolve_inside(out_dir, path, f"job.template {template!r} for stem {name!r}")
-        for name, path in relative.items()
-    }
+    try:
+        outputs = {
+            name: resolve_inside(out_dir, path, f"job.template {template!r} for stem {name!r}")
+            for name, path in relative.items()
+        }
+        for path in outputs.values():
+            _check_path_length(str(path), "template")
+    except OSError as err:
+        raise _invalid("template", f"an output path cannot be used ({err.strerror})") from None
     spec = JobSpec(
         source=source,
         stems=tuple(stems),
@@ -453,13 +505,59 @@ def parse_job(text: str, output_root: Path | None = None) -> JobSpec:
         overwrite=overwrite,
         ref=ref,
     )
-    existing = spec.existing_outputs()
+    try:
+        existing = spec.existing_outputs()
+    except OSError as err:
+        raise _invalid("out_dir", f"an output path cannot be used ({err.strerror})") from None
     if existing and not overwrite:
         raise ProtocolError(
             ErrorCode.OUTPUT_EXISTS,
             f'job: {existing[0]} already exists (set "overwrite": true to replace it)',
         )
     return spec
+
+
+def media_duration(path: Path) -> float:
+    """Seconds of a source's audio: read from an audio file's header, estimated from a video
+    container's (or ``.m4a``'s) metadata without decoding it (0.0 when the container has none).
+
+    Raises:
+        AudioFileError: the file cannot be read as media.
+    """
+    if not is_video_container(path) and path.suffix.lower() != ".m4a":
+        return audio_info(path).duration
+    import av  # deferred: PyAV only for the duration of a container
+
+    try:
+        with av.open(str(path)) as container:
+            streams = container.streams.audio
+            if streams and streams[0].duration is not None and streams[0].time_base:
+                return float(streams[0].duration * streams[0].time_base)
+            return container.duration / 1_000_000 if container.duration else 0.0
+    except av.FFmpegError as err:
+        raise AudioFileError(f"{path}: cannot open as a media file ({err})") from err
+
+
+def _check_range(source: Path, start: float | None, end: float | None) -> None:
+    """Refuse a ``start`` at or past the source's end, or an ``end`` more than
+    :data:`END_SLACK_SECONDS` past it (a container's length is an estimate: its slack too)."""
+    try:
+        duration = media_duration(source)
+    except AudioFileError as err:
+        raise _invalid("source", str(err), ErrorCode.BAD_SOURCE) from None
+    if duration <= 0:
+        return  # a container that does not say: checked when the job runs
+    slack = END_SLACK_SECONDS if is_video_container(source) else 0.0
+    if start is not None and start >= duration + slack:
+        raise _invalid(
+            "start", f"{start} s is at or past the end of {source.name} ({duration:.3f} s long)"
+        )
+    if end is not None and end > duration + END_SLACK_SECONDS:
+        raise _invalid(
+            "end",
+            f"{end} s is past the end of {source.name} ({duration:.3f} s long; an end up to "
+            f"{END_SLACK_SECONDS:g} s past it is taken as the end)",
+        )
 
 
 def osc_text_fault(text: str) -> str | None:

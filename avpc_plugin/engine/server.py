@@ -23,12 +23,16 @@ from avpc_plugin import __version__
 from avpc_plugin.checkpoints.registry import list_models
 from avpc_plugin.engine.jobs import JobQueue
 from avpc_plugin.engine.protocol import (
+    MAX_ECHOED_ID,
+    MAX_ERROR_MESSAGE,
+    MAX_REF_LENGTH,
     PROTOCOL_VERSION,
     REPLY_ADDRESSES,
     Address,
     ErrorCode,
     ProtocolError,
     Request,
+    clip_text,
     parse_job,
     parse_request,
 )
@@ -366,7 +370,13 @@ class Engine:
             LOG.debug("%s %s", channel.describe(), address)
             self._handlers[address](request, reply)
         except ProtocolError as err:
-            LOG.warning("%s %s refused: %s: %s", channel.describe(), address, err.code, err.message)
+            LOG.warning(
+                "%s %s refused: %s: %s",
+                channel.describe(),
+                address,
+                err.code,
+                clip_text(err.message, MAX_ERROR_MESSAGE),
+            )
             self.reply_error(reply, err.code, err.message, job_id, err.ref)
         except Exception as err:
             LOG.exception("%s %s: unexpected error", channel.describe(), address)
@@ -376,8 +386,15 @@ class Engine:
     def reply_error(
         channel: Channel, code: str, message: str, job_id: str = "", ref: str = ""
     ) -> None:
-        """Send ``/avpc/error code message job_id ref``."""
-        channel.send(Address.ERROR, code, message, job_id, ref)
+        """Send ``/avpc/error code message job_id ref``, each text cut to its bound (an ellipsis
+        marks a cut) so the reply fits one datagram."""
+        channel.send(
+            Address.ERROR,
+            code,
+            clip_text(message, MAX_ERROR_MESSAGE),
+            clip_text(job_id, MAX_ECHOED_ID),
+            clip_text(ref, MAX_REF_LENGTH),
+        )
 
     # ------------------------------------------------------------------------------ handlers
 
@@ -416,6 +433,11 @@ class Engine:
         except ProtocolError as err:
             err.ref = _ref_of(text)
             raise
+        except Exception as err:  # a bug: still tell the client which job it was about
+            LOG.exception("%s %s: unexpected error", reply.describe(), request.address)
+            raise ProtocolError(
+                ErrorCode.INTERNAL, f"{type(err).__name__}: {err}", _ref_of(text)
+            ) from None
 
     def _cancel(self, request: Request, reply: Channel) -> None:
         self.queue.cancel(request.args["job_id"])
@@ -448,4 +470,4 @@ def _ref_of(text: str) -> str:
     except (ValueError, RecursionError):
         return ""
     ref = job.get("ref") if isinstance(job, dict) else None
-    return ref[:200] if isinstance(ref, str) else ""
+    return clip_text(ref, MAX_REF_LENGTH) if isinstance(ref, str) else ""

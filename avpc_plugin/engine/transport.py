@@ -19,7 +19,13 @@ from pythonosc import slip
 from pythonosc.osc_message_builder import OscMessageBuilder
 from pythonosc.osc_packet import OscPacket
 
-from avpc_plugin.engine.protocol import ErrorCode, ProtocolError, osc_text_fault
+from avpc_plugin.engine.protocol import (
+    MAX_ECHOED_ID,
+    Address,
+    ErrorCode,
+    ProtocolError,
+    osc_text_fault,
+)
 
 LOG = logging.getLogger("avpc.engine")
 
@@ -32,6 +38,9 @@ MAX_BUNDLE_DEPTH = 16
 SLIP_END = 0xC0
 BUNDLE_HEADER = b"#bundle\x00"
 INT32_MAX = 2**31 - 1
+_JOB_EVENTS = frozenset(
+    {Address.PROGRESS, Address.STEM, Address.DONE, Address.CANCELLED, Address.ACCEPTED}
+)
 
 
 class Double(float):
@@ -211,8 +220,22 @@ class UdpChannel:
     def send(self, address: str, *args: Any) -> None:
         data = encode_message(address, args)
         if len(data) > MAX_DATAGRAM_BYTES:
-            LOG.error("reply %s to %s: %d bytes, too large for UDP", address, self, len(data))
-            return
+            LOG.error(
+                "reply %s to %s: %d bytes, too large for UDP", address, self.describe(), len(data)
+            )
+            if address == Address.ERROR:
+                return  # errors are bounded (server.reply_error): never here
+            about = str(args[0])[:MAX_ECHOED_ID] if address in _JOB_EVENTS and args else ""
+            data = encode_message(
+                Address.ERROR,
+                [
+                    ErrorCode.TOO_LARGE,
+                    f"the {address} reply is {len(data)} bytes, more than a UDP datagram holds "
+                    f"({MAX_DATAGRAM_BYTES}); ask over TCP (--tcp)",
+                    about,
+                    "",
+                ],
+            )
         try:
             self._sock.sendto(data, self.address)
         except OSError as err:
