@@ -39,14 +39,15 @@ from pythonosc import slip
 from pythonosc.osc_message_builder import OscMessageBuilder
 from pythonosc.osc_packet import OscPacket
 
-PROTOCOL_VERSION = "1.0"
+PROTOCOL_VERSION = "1.2"
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 9000
 JOB_EVENTS = ("/avpc/accepted", "/avpc/progress", "/avpc/stem", "/avpc/done", "/avpc/cancelled")
 
 
 class EngineError(Exception):
-    """An ``/avpc/error`` from the engine (or no answer in time: code ``timeout``)."""
+    """An ``/avpc/error`` from the engine, or no answer in time (code ``timeout``), or nobody
+    listening where the OS can tell (code ``unreachable``: an ICMP port unreachable came back)."""
 
     def __init__(self, code: str, message: str, job_id: str = "", ref: str = "") -> None:
         super().__init__(f"{code}: {message}")
@@ -99,6 +100,7 @@ class Connection:
         port: int = DEFAULT_PORT,
         transport: str = "udp",
         framing: str = "slip",
+        connect_timeout: float = 5.0,
     ) -> None:
         if transport not in ("udp", "tcp"):
             raise ValueError(f"transport: expected 'udp' or 'tcp', got {transport!r}")
@@ -111,7 +113,7 @@ class Connection:
             self.sock.bind(("::1" if family == socket.AF_INET6 else "127.0.0.1", 0))
             self.sock.connect((host, port))
         else:
-            self.sock = socket.create_connection((host, port), timeout=5.0)
+            self.sock = socket.create_connection((host, port), timeout=connect_timeout)
         self._buffer = bytearray()
         self._ready: deque[Message] = deque()
 
@@ -122,7 +124,10 @@ class Connection:
     def send(self, address: str, *args: Any) -> None:
         data = encode(address, args)
         if self.transport == "udp":
-            self.sock.send(data)
+            try:
+                self.sock.send(data)
+            except ConnectionRefusedError:  # an earlier datagram's ICMP port unreachable
+                raise self._unreachable() from None
         elif self.framing == "slip":
             self.sock.sendall(slip.encode(data))
         else:
@@ -139,9 +144,7 @@ class Connection:
             except (TimeoutError, BlockingIOError):
                 return None
             except ConnectionRefusedError:  # UDP: nobody listens (an ICMP came back)
-                if deadline is None or time.monotonic() >= deadline:
-                    return None
-                continue
+                raise self._unreachable() from None
             if self.transport == "udp":
                 self._ready.extend(decode(data))
             elif not data:
@@ -151,6 +154,12 @@ class Connection:
                 for packet in self._packets():
                     self._ready.extend(decode(packet))
         return self._ready.popleft()
+
+    def _unreachable(self) -> EngineError:
+        return EngineError(
+            "unreachable",
+            f"nothing listens on {self.host}:{self.port} (the OS reports the port closed)",
+        )
 
     def _packets(self) -> Iterator[bytes]:
         if self.framing == "slip":
@@ -237,9 +246,12 @@ class EngineClient:
     kept and handed out by :meth:`poll` / :meth:`follow`.
     """
 
-    def __init__(self, connection: Connection, timeout: float = 5.0) -> None:
+    def __init__(
+        self, connection: Connection, timeout: float = 5.0, silence_timeout: float = 30.0
+    ) -> None:
         self.connection = connection
         self.timeout = timeout
+        self.silence_timeout = silence_timeout
         self.pending: deque[Message] = deque()
 
     @classmethod
@@ -249,8 +261,12 @@ class EngineClient:
         port: int = DEFAULT_PORT,
         transport: str = "udp",
         timeout: float = 5.0,
+        silence_timeout: float = 30.0,
     ) -> EngineClient:
-        return cls(Connection(host, port, transport), timeout)
+        """Open a link; ``timeout`` bounds the TCP connect and each wait for a reply,
+        ``silence_timeout`` how long :meth:`follow` waits on a silent engine before asking it."""
+        return cls(Connection(host, port, transport, connect_timeout=timeout), timeout,
+                   silence_timeout)  # fmt: skip
 
     def close(self) -> None:
         self.connection.close()
@@ -349,7 +365,7 @@ class EngineClient:
         job_id: str,
         on_progress: Callable[[float, str], None] | None = None,
         on_stem: Callable[[StemFile], None] | None = None,
-        silence_timeout: float = 30.0,
+        silence_timeout: float | None = None,
     ) -> JobTracker:
         """Wait for a job to end, calling back on progress and stems.
 
@@ -358,6 +374,8 @@ class EngineClient:
                 and does not say the job is still queued or running when asked (a job waits
                 silently behind others: only the running job sends progress).
         """
+        if silence_timeout is None:
+            silence_timeout = self.silence_timeout
         tracker = JobTracker(job_id)
         kept: list[Message] = []
         while not tracker.finished:
@@ -474,7 +492,18 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--host", default=DEFAULT_HOST)
     parser.add_argument("--port", type=_port, default=DEFAULT_PORT)
     parser.add_argument("--tcp", action="store_true", help="use TCP instead of UDP")
-    parser.add_argument("--timeout", type=float, default=5.0, help="seconds to wait for a reply")
+    parser.add_argument(
+        "--timeout",
+        type=float,
+        default=5.0,
+        help="seconds to wait for a connection or a reply (default 5)",
+    )
+    parser.add_argument(
+        "--silence-timeout",
+        type=float,
+        default=30.0,
+        help="seconds a followed job may go without news before the engine is asked (default 30)",
+    )
     commands = parser.add_subparsers(dest="command", required=True)
     for name in ("ping", "hello", "models", "presets", "shutdown"):
         commands.add_parser(name)
@@ -516,7 +545,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     where = f"{args.host}:{args.port}"
     try:
         client = EngineClient.connect(
-            args.host, args.port, "tcp" if args.tcp else "udp", args.timeout
+            args.host, args.port, "tcp" if args.tcp else "udp", args.timeout, args.silence_timeout
         )
     except OSError as err:
         print(f"error: cannot reach the engine at {where} ({err}); is `avpc engine` running "
@@ -525,7 +554,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return _run(client, args)
     except EngineError as err:
-        hint = f" (is `avpc engine --port {args.port}` running?)" if err.code == "timeout" else ""
+        silent = err.code in ("timeout", "unreachable")
+        hint = f" (is `avpc engine --port {args.port}` running?)" if silent else ""
         print(f"error: {err}{hint}", file=sys.stderr)
         return 1
     except (ValueError, OSError) as err:

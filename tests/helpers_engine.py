@@ -115,7 +115,10 @@ class EngineProcess:
             str(log_file),
             *extra,
         ]
-        env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parent))
+        # the tests' folder (this file) and the checkout they test, not whichever avpc_plugin the
+        # environment has installed
+        here = Path(__file__).resolve().parent
+        env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(here), str(here.parent)]))
         self.log_file = log_file
         self.proc = subprocess.Popen(
             command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env

@@ -284,7 +284,16 @@ def test_three_clients_twenty_jobs(setup: Any) -> None:
     engine, media, root = setup["engine"], setup["media"]["short"], setup["root"] / "load"
     clients = [engine.client("udp", 10), engine.client("udp", 10), engine.client("tcp", 10)]
     plans = {0: range(0, 7), 1: range(7, 14), 2: range(14, 20)}
-    failing = {5, 12}  # start past the end of the source: accepted, fails in the worker
+    # a video that does not cover the range: accepted (a range past the source is refused at
+    # submit since protocol 1.2), fails in the worker
+    failing = {5, 12}
+    too_short = make_job(
+        str(setup["media"]["long"]["wav"]),
+        [parse_stem("a", str(media["video"]))],
+        "",
+        start=10.0,
+        end=11.0,
+    )
     accepted: dict[str, int] = {}
     terminal: list[tuple[str, str]] = []
     errors: list[BaseException] = []
@@ -295,8 +304,10 @@ def test_three_clients_twenty_jobs(setup: Any) -> None:
         try:
             ids = []
             for n in plans[index]:
-                start = 30.0 if n in failing else None
-                job_id = client.submit(job_for(media, root / f"job{n}", start=start))
+                job = job_for(media, root / f"job{n}")
+                if n in failing:
+                    job = dict(too_short, out_dir=str(root / f"job{n}"))
+                job_id = client.submit(job)
                 with lock:
                     accepted[job_id] = n
                 ids.append(job_id)
@@ -419,3 +430,42 @@ def test_controller_command_line(setup: Any) -> None:
     assert again.returncode == 1 and "output_exists" in again.stderr
     cancel = subprocess.run([*script, "cancel", "nope"], capture_output=True, text=True, env=env)
     assert cancel.returncode == 1 and "unknown_job" in cancel.stderr  # not silence and status 0
+
+
+def test_the_controller_fails_fast_on_a_dead_engine(tmp_path: Path) -> None:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:  # a port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    from helpers_engine import EngineClient
+
+    client = EngineClient.connect("127.0.0.1", port, timeout=30.0)
+    began = time.monotonic()
+    with pytest.raises(EngineError) as caught:
+        client.ping()
+    assert caught.value.code == "unreachable" and time.monotonic() - began < 2.0
+    client.close()
+    script = [sys.executable, str(BRIDGE / "avpc_controller.py"), "--port", str(port)]
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    began = time.monotonic()
+    ping = subprocess.run(
+        [*script, "--timeout", "20", "ping"], capture_output=True, text=True, timeout=30, env=env
+    )
+    assert ping.returncode == 1 and "unreachable" in ping.stderr
+    assert time.monotonic() - began < 10.0
+    began = time.monotonic()
+    tcp = subprocess.run(
+        [*script, "--tcp", "--timeout", "0.5", "ping"], capture_output=True, text=True, env=env
+    )
+    assert tcp.returncode == 1 and time.monotonic() - began < 10.0
+
+
+def test_a_huge_job_id_still_gets_a_bounded_error_reply(setup: Any) -> None:
+    port = setup["engine"].port
+    huge = "x" * 33_000
+    for address in ("/avpc/cancel", "/avpc/status"):
+        [reply] = udp_exchange(port, encode_message(address, [huge]))
+        assert reply.address == "/avpc/error" and reply.args[0] == "unknown_job"
+        assert len(reply.args[2]) == 64 and reply.args[2].endswith("\u2026")
+        assert huge not in reply.args[1]
+    log = setup["engine"].log_file.read_text()
+    assert "<avpc_plugin" not in log and "object at 0x" not in log
