@@ -134,6 +134,8 @@ class AudioReader:
         self.path = Path(path)
         if not self.path.is_file():
             raise AudioFileError(f"{self.path}: no such file")
+        if self.path.stat().st_size == 0:
+            raise AudioFileError(f"{self.path}: empty file (0 bytes)")
         self._temp_dir: Path | None = None
         self._file: Any = None
         source = self.path
@@ -363,7 +365,7 @@ def _decode_container_track(
         except (av.FFmpegError, ValueError) as err:
             if resampler is None:
                 raise AudioFileError(f"{path}: cannot decode its audio track ({err})") from err
-            facts.problem = str(err) or type(err).__name__
+            facts.problem = f"a damaged or cut-off packet: {type(err).__name__}"
         if resampler is None:
             raise AudioFileError(f"{path}: the audio track holds no samples")
         for converted in resampler.resample(None):
