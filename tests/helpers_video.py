@@ -76,3 +76,37 @@ def unnormalise(frames: torch.Tensor) -> torch.Tensor:
     mean = torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1)
     std = torch.tensor(IMAGENET_STD).view(1, 3, 1, 1)
     return (frames * std + mean) * 255
+
+
+def make_camera_mp4(
+    path: Path, seconds: float = 3.0, rate: int = 44100, fps: int = 10, faststart: bool = True
+) -> Path:
+    """A small camera-like mp4: H.264 frames (a grey level that changes every frame) and stereo
+    AAC noise, interleaved; ``faststart`` puts the index (and so the stated durations) first, as
+    cameras and exports often do, so a cut-off copy still states the whole length."""
+    rng = np.random.default_rng(3)
+    audio = (0.2 * rng.standard_normal((2, round(seconds * rate)))).astype(np.float32)
+    options = {"movflags": "faststart"} if faststart else {}
+    with av.open(str(path), "w", options=options) as container:
+        video = container.add_stream("libx264", rate=fps)
+        video.width = video.height = 32
+        video.pix_fmt = "yuv420p"
+        sound = container.add_stream("aac", rate=rate, layout="stereo")
+        done = 0
+        for index in range(round(seconds * fps)):
+            image = np.full((32, 32, 3), (index * 37) % 256, np.uint8)
+            for packet in video.encode(av.VideoFrame.from_ndarray(image, format="rgb24")):
+                container.mux(packet)
+            stop = min(round((index + 1) * rate / fps), audio.shape[1])
+            while done < stop:
+                chunk = np.ascontiguousarray(audio[:, done : min(done + 1024, stop)])
+                frame = av.AudioFrame.from_ndarray(chunk, format="fltp", layout="stereo")
+                frame.sample_rate, frame.pts = rate, done
+                frame.time_base = Fraction(1, rate)
+                for packet in sound.encode(frame):
+                    container.mux(packet)
+                done += chunk.shape[1]
+        for stream in (video, sound):
+            for packet in stream.encode():
+                container.mux(packet)
+    return path

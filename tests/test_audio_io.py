@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import errno
+import shutil
 import warnings
 from pathlib import Path
 
@@ -14,6 +16,7 @@ from avpc_plugin.audio.io import (
     AudioFileError,
     AudioReader,
     AudioWarning,
+    AudioWriteError,
     audio_info,
     read_audio,
     resample,
@@ -169,3 +172,36 @@ def test_m4a_audio_is_read_like_a_containers_track(tmp_path: Path, stereo: np.nd
     assert (info.sample_rate, info.channels, info.frames) == (44100, 2, stereo.shape[1])
     audio, _ = read_audio(path, start=0.05)
     assert np.abs(audio - pcm[:, 2205:] / 32768).max() < 1e-6  # lossless, sample-aligned
+
+
+def test_a_full_disk_is_said_in_plain_words(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    class FullDisk:
+        def __init__(self, error: Exception) -> None:
+            self.error = error
+
+        def write(self, block: np.ndarray) -> None:
+            raise self.error
+
+        def close(self) -> None:
+            pass
+
+    target = tmp_path / "stems" / "violin.wav"
+    writer = AtomicAudioWriter(target, 44100, 1)
+    writer._file.close()
+    writer._file = FullDisk(OSError(errno.ENOSPC, "No space left on device"))
+    with pytest.raises(
+        AudioWriteError, match=r"violin\.wav: cannot write: no space left on device"
+    ):
+        writer.write(np.zeros((1, 100), np.float32))
+    assert not target.parent.exists()  # nothing left behind
+
+    # the writing library's own words are vague: a disk with next to nothing free is named
+    writer = AtomicAudioWriter(target, 44100, 1)
+    writer._file.close()
+    writer._file = FullDisk(RuntimeError("unable to write"))
+    usage = shutil.disk_usage(tmp_path)._replace(free=4096)
+    monkeypatch.setattr("avpc_plugin.audio.io.shutil.disk_usage", lambda path: usage)
+    with pytest.raises(AudioWriteError, match="no space left on device"):
+        writer.write(np.zeros((1, 100), np.float32))

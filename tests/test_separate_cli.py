@@ -14,7 +14,7 @@ import pytest
 import torch
 from click.testing import CliRunner
 from helpers_engine import make_video
-from helpers_video import make_marker_video
+from helpers_video import make_camera_mp4, make_marker_video
 from torch import Tensor, nn
 
 from avpc_plugin.audio.io import read_audio, write_audio
@@ -108,9 +108,9 @@ def test_batch_goes_on_after_bad_inputs(setup: dict[str, Path], tmp_path: Path) 
     lines = result.output.splitlines()
     assert any("missing.wav" in line and "no such file" in line for line in lines)
     assert any("junk.wav" in line and "FAILED" in line for line in lines)
-    assert any("long.wav" in line and "shorter than the audio" in line for line in lines)
+    assert any("long.wav" in line and " ok " in line for line in lines)  # its last frame held
     assert any("silent.mp4" in line and "no audio track" in line for line in lines)
-    assert "4 of 5 input(s) failed" in result.output
+    assert "3 of 5 input(s) failed" in result.output
     leftovers = [p for p in out.rglob("*") if p.is_file() and p.name != "a.flac"]
     assert leftovers == []  # no partial files
 
@@ -266,8 +266,12 @@ def test_repaired_input_and_clipped_stems_are_noted(setup: dict[str, Path], tmp_
     assert np.abs(stem[:, :900] - audio[:, :900]).max() < 1e-3  # the rest is untouched
 
 
-def test_sigterm_unwinds_like_ctrl_c(setup: dict[str, Path], tmp_path: Path) -> None:
-    # a cluster's time limit sends SIGTERM: the run stops with 143 and leaves no partial file
+@pytest.mark.parametrize(("signal_number", "status"), [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
+def test_signals_unwind_with_the_conventional_status(
+    setup: dict[str, Path], tmp_path: Path, signal_number: int, status: int
+) -> None:
+    # a cluster's time limit sends SIGTERM (143), Ctrl-C SIGINT (130, not click's "Aborted!" 1):
+    # the run stops and leaves no partial file
     rng = np.random.default_rng(2)
     long = write_audio(tmp_path / "long.wav", 0.1 * rng.standard_normal((1, 44100 * 60)), 44100)
     video = make_video(tmp_path / "long.mp4", 60.0)
@@ -280,10 +284,95 @@ def test_sigterm_unwinds_like_ctrl_c(setup: dict[str, Path], tmp_path: Path) -> 
         while not list(out.rglob(".*.partial.wav")) and proc.poll() is None:
             assert time.monotonic() < deadline, "no partial file appeared"
             time.sleep(0.05)
-        proc.send_signal(signal.SIGTERM)
+        proc.send_signal(signal_number)
         _, stderr = proc.communicate(timeout=60)  # drains the pipes while it unwinds
     finally:
         proc.kill()
     tail = stderr.decode(errors="replace")[-2000:]
-    assert proc.returncode == 143, tail
+    assert proc.returncode == status, tail
     assert [p for p in out.rglob("*") if p.is_file()] == [], tail
+
+
+def test_a_take_longer_than_its_footage_holds_the_last_frame(
+    setup: dict[str, Path], tmp_path: Path
+) -> None:
+    # 9 s of audio, 6 s of video: separated whole, the last frame held for 3 s, with a note
+    args = [setup["long_wav"], "--video", setup["video"], "--stem", "s", "--model", setup["model"]]
+    result = run(*args, "-o", tmp_path / "a")
+    assert result.exit_code == 0, result.output
+    assert "note: " in result.output and "last frame is held for the last 3.00 s" in result.output
+    assert read_audio(tmp_path / "a" / "long" / "s.wav")[0].shape == (1, 44100 * 9)
+    result = run(*args, "-o", tmp_path / "b", "--video-tolerance", "3.5")  # quietly within it
+    assert result.exit_code == 0 and "note:" not in result.output, result.output
+    result = run(*args, "-o", tmp_path / "c", "--strict")
+    assert result.exit_code != 0 and "held for the last 3.00 s" in result.output
+    assert "--strict" in result.output and not (tmp_path / "c").exists()
+
+
+@pytest.fixture(scope="module")
+def truncated_mp4(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A 4 s faststart camera mp4 cut to 40 % of its bytes: the index still states 4 s."""
+    root = tmp_path_factory.mktemp("cut")
+    whole = make_camera_mp4(root / "whole.mp4", seconds=4.0).read_bytes()
+    cut = root / "cut.mp4"
+    cut.write_bytes(whole[: len(whole) * 2 // 5])
+    return cut
+
+
+def test_a_truncated_mp4_is_noted_and_strict_fails_it(
+    setup: dict[str, Path], truncated_mp4: Path, tmp_path: Path
+) -> None:
+    args = [truncated_mp4, "--stem", "s", "--model", setup["model"]]
+    result = run(*args, "-o", tmp_path / "a")
+    assert result.exit_code == 0, result.output
+    assert "note: " in result.output and "the container says 4.00 s of audio but only" in (
+        result.output
+    )
+    stem, rate = read_audio(tmp_path / "a" / "cut" / "s.wav")
+    assert 0.5 < stem.shape[1] / rate < 3.0
+    result = run(*args, "-o", tmp_path / "b", "--strict")
+    assert result.exit_code != 0 and "FAILED" in result.output and "--strict" in result.output
+    assert not (tmp_path / "b").exists()
+
+
+def test_strict_fails_an_input_with_non_finite_samples(
+    setup: dict[str, Path], tmp_path: Path
+) -> None:
+    audio, rate = read_audio(setup["wav"])
+    audio[:, 50000:50010] = np.inf
+    damaged = write_audio(tmp_path / "damaged.wav", audio, rate, "32f")
+    args = [damaged, "--video", setup["video"], "--stem", "s", "-o", tmp_path / "out"]
+    result = run(*args, "--model", setup["model"], "--strict")
+    assert result.exit_code != 0 and "non-finite samples" in result.output
+    assert [p for p in (tmp_path / "out").rglob("*") if p.is_file()] == []
+
+
+def test_a_silent_residual_is_noted(setup: dict[str, Path], tmp_path: Path) -> None:
+    args = [setup["wav"], "--video", setup["video"], "--stem", "a", "--stem", "b@0,0,0.5,0.5"]
+    result = run(*args, "--normalise", "--residual", "-o", tmp_path, "--model", setup["model"])
+    assert result.exit_code == 0, result.output
+    assert "note: " in result.output and "the residual is silent" in result.output
+    assert "--normalise" in result.output
+
+
+def test_an_input_too_short_to_separate_is_refused(setup: dict[str, Path], tmp_path: Path) -> None:
+    tiny = write_audio(tmp_path / "tiny.wav", np.full((1, 1), 0.5, np.float32), 44100)
+    args = [tiny, "--video", setup["video"], "--stem", "s", "-o", tmp_path / "out"]
+    result = run(*args, "--model", setup["model"])
+    assert result.exit_code != 0
+    assert "too short to separate: 1 sample(s)" in result.output and "0.1 s" in result.output
+    assert not (tmp_path / "out").exists()
+
+
+def test_inputs_differing_only_in_extension_get_their_own_tracks(
+    setup: dict[str, Path], tmp_path: Path
+) -> None:
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for name in ("a.mkv", "a.mov"):  # one content; the container format is read from it
+        (folder / name).write_bytes(setup["with_audio"].read_bytes())
+    out = tmp_path / "out"
+    result = run(folder, "--stem", "s", "-o", out, "--model", setup["model"])
+    assert result.exit_code == 0, result.output
+    assert sorted(str(p.relative_to(out)) for p in out.rglob("*.wav")) == ["a-mov/s.wav", "a/s.wav"]
+    assert "note: " in result.output and "its track is named 'a-mov'" in result.output

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import warnings
 from pathlib import Path
 
 import av
@@ -13,10 +14,10 @@ from helpers_separation import ConstantMasks, LoudnessMasks
 from helpers_video import WIDTH, index_from_levels, make_marker_video, unnormalise
 from torch import Tensor, nn
 
-from avpc_plugin.audio.io import AudioWarning, read_audio, write_audio
+from avpc_plugin.audio.io import AudioWarning, InputRepairWarning, read_audio, write_audio
 from avpc_plugin.audio.stft import CLIP_SAMPLES, MODEL_RATE
 from avpc_plugin.separate import SeparationCancelled, Separator, StemQuery
-from avpc_plugin.video.decode import VideoTooShortError, audio_start_in_video
+from avpc_plugin.video.decode import audio_start_in_video
 
 
 @pytest.fixture(scope="module")
@@ -178,12 +179,44 @@ def test_box_selects_the_pixels_of_each_stem(video: Path) -> None:
     assert WIDTH == 64  # the test video's size, which the boxes above assume
 
 
-def test_video_shorter_than_the_audio(video: Path) -> None:
-    separator = Separator(ConstantMasks(), device="cpu")
-    with pytest.raises(VideoTooShortError, match="shorter than the audio"):
-        separator.separate(noise(44100, 1, 44100 * 11), 44100, [StemQuery("a", video)])
-    with pytest.raises(VideoTooShortError, match="offset"):
+def test_video_shorter_than_the_audio_holds_its_last_frame(video: Path) -> None:
+    # a take 1 s longer than its 10 s camera clip: separated whole, the last frame held, noted
+    model = ConstantMasks()
+    separator = Separator(model, device="cpu")
+    audio = noise(44100, 1, 44100 * 11)
+    with pytest.warns(InputRepairWarning, match=r"last frame is held for the last 1\.00 s"):
+        result = separator.separate(audio, 44100, [StemQuery("a", video)])
+    assert result["a"].shape == audio.shape
+    assert max(max(window) for window in frame_indices(torch.cat(model.frames))) == 99
+    with pytest.warns(InputRepairWarning, match=r"held for the last 1\.00 s"):  # offset counts
         separator.separate(noise(44100, 1, 44100 * 8), 44100, [StemQuery("a", video, offset=3)])
+    with pytest.warns(InputRepairWarning, match=r"first frame is held for the first 0\.80 s"):
+        separator.separate(noise(44100, 1, 44100 * 8), 44100, [StemQuery("a", video, offset=-0.8)])
+    with warnings.catch_warnings():  # within the tolerance (default 0.5 s, or per call): quiet
+        warnings.simplefilter("error")
+        separator.separate(noise(44100, 1, 44100 * 10 + 4410), 44100, [StemQuery("a", video)])
+        separator.separate(audio, 44100, [StemQuery("a", video)], video_tolerance=1.5)
+        warnings.simplefilter("error", InputRepairWarning)  # as --strict: the repair fails it
+        with pytest.raises(InputRepairWarning, match="held"):
+            separator.separate(audio, 44100, [StemQuery("a", video)], video_tolerance=0.2)
+
+
+def test_a_minimum_length_can_be_asked_for(video: Path) -> None:
+    separator = Separator(ConstantMasks(), device="cpu", min_seconds=0.1)
+    with pytest.raises(ValueError, match=r"too short to separate: 1 sample\(s\).*0\.1 s"):
+        separator.separate(noise(44100, 1, 1), 44100, [StemQuery("a", video)])
+    assert separator.separate(noise(44100, 1, 4410), 44100, [StemQuery("a", video)])["a"].size
+
+
+def test_a_silent_residual_says_why(video: Path) -> None:
+    separator = Separator(ConstantMasks(), device="cpu")
+    stems = [StemQuery("a", video), StemQuery("b", video, box=(0, 0, 0.5, 0.5))]
+    with pytest.warns(AudioWarning, match=r"residual is silent .* normalised \(--normalise\)"):
+        separator.separate(noise(44100, 1, 44100), 44100, stems, residual=True, normalise=True)
+    with warnings.catch_warnings():  # a residual with something in it: no word
+        warnings.simplefilter("error")
+        half = Separator(ConstantMasks((0.0,)), device="cpu")  # masks of 0.5
+        half.separate(noise(44100, 1, 44100), 44100, stems[:1], residual=True)
 
 
 def test_progress_and_cancel(video: Path, tmp_path: Path) -> None:

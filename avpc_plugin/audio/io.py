@@ -23,6 +23,7 @@ file's own sample rate, as pedalboard returns them.
 from __future__ import annotations
 
 import contextlib
+import errno
 import math
 import os
 import re
@@ -64,6 +65,12 @@ class AudioFileError(Exception):
 class AudioWarning(UserWarning):
     """Something about the audio the user should hear of, though the work went on: an input
     repaired (non-finite samples, data shorter than the header) or an output clipped."""
+
+
+class InputRepairWarning(AudioWarning):
+    """An input read only after a repair: data shorter than its header or its container says
+    (a truncated file), non-finite samples read as silence, a video's last frame held past its
+    end. ``avpc separate --strict`` turns these into failures (``warnings`` filter ``"error"``)."""
 
 
 class AudioWriteError(AudioFileError):
@@ -130,18 +137,25 @@ class AudioReader:
         self.path = Path(path)
         if not self.path.is_file():
             raise AudioFileError(f"{self.path}: no such file")
+        if self.path.stat().st_size == 0:
+            raise AudioFileError(f"{self.path}: empty file (0 bytes)")
         self._temp_dir: Path | None = None
+        self._file: Any = None
         source = self.path
-        if _decoded_with_pyav(self.path):
-            self._temp_dir = Path(tempfile.mkdtemp(prefix="avpc-audio-"))
-            source = self._temp_dir / "track.wav"
-            try:
-                _copy_container_track(self.path, source)
-            except BaseException:
-                self.close()
-                raise
-        self._file = _open_pedalboard(source, display=self.path)
-        self.info = _pedalboard_info(self._file, source, self.path, warn=True)
+        try:  # a warning turned into an error (--strict) too: no open file, no temporary copy
+            stated: float | None = None
+            problem: str | None = None
+            if _decoded_with_pyav(self.path):
+                self._temp_dir = Path(tempfile.mkdtemp(prefix="avpc-audio-"))
+                source = self._temp_dir / "track.wav"
+                stated, problem = _copy_container_track(self.path, source)
+            self._file = _open_pedalboard(source, display=self.path)
+            self.info = _pedalboard_info(self._file, source, self.path, warn=True)
+            if stated is not None or problem is not None:
+                _warn_container_shortfall(self.info, stated, problem)
+        except BaseException:
+            self.close()
+            raise
 
     def read(self, start: int, frames: int) -> np.ndarray:
         """Samples ``[start, start + frames)`` as float32 ``(channels, frames)``.
@@ -263,7 +277,7 @@ def _pedalboard_info(file: Any, source: Path, display: Path, warn: bool) -> Audi
             warnings.warn(
                 f"{display}: the file holds {held} samples ({held / file.samplerate:.2f} s) "
                 f"though its header promises {frames}; reading the {held} (a truncated file?)",
-                AudioWarning,
+                InputRepairWarning,
                 stacklevel=3,
             )
         frames = held
@@ -307,10 +321,32 @@ def _open_pedalboard(path: Path, display: Path) -> Any:
         raise AudioFileError(f"{display}: cannot read audio ({err})") from err
 
 
-def _decode_container_track(path: Path) -> Iterator[tuple[np.ndarray, int]]:
-    """Decode the first audio stream of a container: float32 ``(channels, n)`` blocks + rate."""
+SHORTFALL_TOLERANCE = 0.1
+"""Seconds a container's audio track may decode short of the duration the container states
+before it counts as truncated (codec frames and priming differ by some tens of milliseconds)."""
+
+
+@dataclass
+class _TrackFacts:
+    """What decoding a container's audio track found besides the samples."""
+
+    stated: float | None = None
+    """Seconds of audio the container says the track holds (None: it does not say)."""
+    problem: str | None = None
+    """Why decoding stopped early (a damaged or cut-off tail), if it did."""
+
+
+def _decode_container_track(
+    path: Path, facts: _TrackFacts | None = None
+) -> Iterator[tuple[np.ndarray, int]]:
+    """Decode the first audio stream of a container: float32 ``(channels, n)`` blocks + rate.
+
+    A decoding error after some samples (a cut-off or damaged tail) ends the track there; it is
+    recorded in ``facts`` (with the duration the container states) for the caller to report.
+    """
     import av  # deferred: PyAV only for the audio track of a video container
 
+    facts = facts if facts is not None else _TrackFacts()
     try:
         container = av.open(str(path))
     except Exception as err:
@@ -319,6 +355,7 @@ def _decode_container_track(path: Path) -> Iterator[tuple[np.ndarray, int]]:
         if not container.streams.audio:
             raise AudioFileError(f"{path}: no audio track")
         stream = container.streams.audio[0]
+        facts.stated = _stated_seconds(container, stream)
         resampler = None
         try:
             for frame in container.decode(stream):
@@ -328,28 +365,66 @@ def _decode_container_track(path: Path) -> Iterator[tuple[np.ndarray, int]]:
                     )
                 for converted in resampler.resample(frame):
                     yield converted.to_ndarray().astype(np.float32, copy=False), frame.sample_rate
-            if resampler is not None:
-                for converted in resampler.resample(None):
-                    yield converted.to_ndarray().astype(np.float32, copy=False), stream.rate
-        except av.FFmpegError as err:
-            raise AudioFileError(f"{path}: cannot decode its audio track ({err})") from err
+        except (av.FFmpegError, ValueError) as err:
+            if resampler is None:
+                raise AudioFileError(f"{path}: cannot decode its audio track ({err})") from err
+            facts.problem = f"a damaged or cut-off packet: {type(err).__name__}"
         if resampler is None:
             raise AudioFileError(f"{path}: the audio track holds no samples")
+        for converted in resampler.resample(None):
+            yield converted.to_ndarray().astype(np.float32, copy=False), stream.rate
 
 
-def _copy_container_track(path: Path, destination: Path) -> None:
-    """Decode a container's audio track into a float32 wav, one block at a time."""
+def _stated_seconds(container: Any, stream: Any) -> float | None:
+    """The duration a container states for its audio stream: the stream's own, a Matroska
+    ``DURATION`` tag (less the stream's start), or the container's when the stream is its only
+    one."""
+    if stream.duration is not None and stream.time_base is not None:
+        return float(stream.duration * stream.time_base)
+    tag = (stream.metadata or {}).get("DURATION") or (stream.metadata or {}).get("duration")
+    if tag:  # Matroska: where the track ends, counted from the file's time zero
+        try:
+            hours, minutes, seconds = str(tag).split(":")
+            start = stream.start_time * stream.time_base if stream.start_time is not None else 0
+            return int(hours) * 3600 + int(minutes) * 60 + float(seconds) - float(start)
+        except (TypeError, ValueError):
+            pass
+    if container.duration is not None and len(container.streams) == 1:
+        return float(container.duration / 1_000_000)
+    return None
+
+
+def _warn_container_shortfall(info: AudioInfo, stated: float | None, problem: str | None) -> None:
+    """An :class:`InputRepairWarning` if a container's audio decoded short of what it states."""
+    short = stated is not None and info.duration < stated - SHORTFALL_TOLERANCE
+    if not short and problem is None:
+        return
+    said = f"the container says {stated:.2f} s of audio but " if stated is not None else ""
+    why = f" (decoding stopped: {problem})" if problem is not None else ""
+    warnings.warn(
+        f"{info.path}: {said}only {info.duration:.2f} s decodes{why}; reading the "
+        f"{info.duration:.2f} s (a truncated file?)",
+        InputRepairWarning,
+        stacklevel=3,
+    )
+
+
+def _copy_container_track(path: Path, destination: Path) -> tuple[float | None, str | None]:
+    """Decode a container's audio track into a float32 wav, one block at a time; returns the
+    duration the container states (or None) and why decoding stopped early (or None)."""
     from pedalboard.io import AudioFile  # deferred: pedalboard (JUCE) only to write a file
 
+    facts = _TrackFacts()
     writer = None
     try:
-        for block, rate in _decode_container_track(path):
+        for block, rate in _decode_container_track(path, facts):
             if writer is None:
                 writer = AudioFile(str(destination), "w", rate, block.shape[0], bit_depth=32)
             writer.write(block)
     finally:
         if writer is not None:
             writer.close()
+    return facts.stated, facts.problem
 
 
 # ------------------------------------------------------------------------------ resampling
@@ -595,7 +670,7 @@ class AtomicAudioWriter:
                 self._temp.unlink(missing_ok=True)
             self._remove_made_folders()
             if isinstance(err, Exception) and not isinstance(err, AudioWriteError):
-                raise AudioWriteError(f"{self.path}: cannot write ({err})") from err
+                raise _write_error(self.path, err) from err
             raise
         self.channels = channels
         self._bit_depth = bit_depth
@@ -645,7 +720,7 @@ class AtomicAudioWriter:
             self._file.write(np.ascontiguousarray(block, dtype=np.float32))
         except Exception as err:
             self.abort()
-            raise AudioWriteError(f"{self.path}: cannot write ({err})") from err
+            raise _write_error(self.path, err) from err
 
     def finish(self) -> None:
         """Close the temporary file and flush it to disk (fsync); it keeps its temporary name."""
@@ -660,7 +735,7 @@ class AtomicAudioWriter:
                 os.close(fd)
         except Exception as err:
             self.abort()
-            raise AudioWriteError(f"{self.path}: cannot write ({err})") from err
+            raise _write_error(self.path, err) from err
         self._finished = True
 
     def commit(self) -> Path:
@@ -754,7 +829,7 @@ def commit_together(writers: Sequence[AtomicAudioWriter]) -> list[Path]:
             os.close(fd)
         if isinstance(err, OSError) and not isinstance(err, (FileExistsError, AudioWriteError)):
             where = done[-1].writer.path if done else writers[0].path
-            raise AudioWriteError(f"{where}: cannot write ({err})") from err
+            raise _write_error(where, err) from err
         raise
     for step in done:
         if step.aside is not None:
@@ -807,6 +882,32 @@ def write_audio(
     with AtomicAudioWriter(path, sample_rate, data.shape[0], bit_depth, overwrite) as writer:
         writer.write(data)
     return writer.path
+
+
+_LOW_SPACE = 1 << 20
+"""Bytes free below which a failed write is put down to a full disk (the writing library's own
+error often says only that it could not write)."""
+
+
+def _write_error(path: Path, err: BaseException) -> AudioWriteError:
+    """An :class:`AudioWriteError` naming ``path``; a full disk is said in plain words."""
+    chain: BaseException | None = err
+    full = False
+    while chain is not None and not full:
+        full = isinstance(chain, OSError) and chain.errno in (
+            errno.ENOSPC,
+            getattr(errno, "EDQUOT", errno.ENOSPC),
+        )
+        chain = chain.__cause__ or chain.__context__
+    if not full:
+        folder = path.parent
+        while not folder.exists() and folder != folder.parent:
+            folder = folder.parent
+        with contextlib.suppress(OSError):
+            full = shutil.disk_usage(folder).free < _LOW_SPACE
+    if full:
+        return AudioWriteError(f"{path}: cannot write: no space left on device ({err})")
+    return AudioWriteError(f"{path}: cannot write ({err})")
 
 
 def _missing_folders(folder: Path) -> list[Path]:

@@ -1,13 +1,16 @@
 """``avpc separate``: batch stem separation from the command line.
 
-Every input is separated on its own: a bad input (missing, unreadable, no audio, video too short,
+Every input is separated on its own: a bad input (missing, unreadable, no audio, too short,
 outputs already there) is reported with its name and the batch goes on; the exit status is
-non-zero if any input failed. Stems are written atomically, so a failed or interrupted input leaves
-no file under a final name.
+non-zero if any input failed (130 after Ctrl-C, 143 after SIGTERM). Stems are written atomically,
+so a failed or interrupted input leaves no file under a final name. Inputs read after a repair
+(truncated, non-finite samples, a video frame held past the footage) are noted below the summary,
+or fail with ``--strict``.
 """
 
 from __future__ import annotations
 
+import sys
 import time
 import warnings
 from collections.abc import Sequence
@@ -23,6 +26,7 @@ from avpc_plugin.audio.io import (
     WRITE_FORMATS,
     AudioWarning,
     BitDepth,
+    InputRepairWarning,
     audio_info,
     check_output_format,
     is_video_container,
@@ -33,7 +37,7 @@ from avpc_plugin.presets import load_preset
 from avpc_plugin.separate.output import DEFAULT_TEMPLATE, output_paths
 from avpc_plugin.separate.progress import progress_bar
 from avpc_plugin.separate.query import StemQuery, parse_stem_spec
-from avpc_plugin.separate.separator import RESIDUAL, Separator
+from avpc_plugin.separate.separator import MIN_SECONDS, RESIDUAL, Separator
 
 
 @dataclass
@@ -146,6 +150,24 @@ def expand_inputs(inputs: Sequence[Path]) -> list[Path]:
     show_default=True,
     help="Model windows per forward pass.",
 )
+@click.option(
+    "--video-tolerance",
+    type=click.FloatRange(min=0.0),
+    default=0.5,
+    show_default=True,
+    metavar="SECONDS",
+    help="Footage shorter than the audio it must show: the video's last frame (before its "
+    "start, its first) is held for the rest, so the whole take is separated. Gaps up to "
+    "SECONDS are held quietly; a longer gap is held too, with a note saying how many seconds "
+    "(with --strict it fails the input).",
+)
+@click.option(
+    "--strict",
+    is_flag=True,
+    help="Fail an input that is read only after a repair (a file shorter than its header or "
+    "container says, non-finite samples, a video frame held beyond --video-tolerance) instead "
+    "of going on with a note.",
+)
 def separate_command(
     inputs: tuple[Path, ...],
     video: Path | None,
@@ -163,9 +185,15 @@ def separate_command(
     shard: str | None,
     overwrite: bool,
     batch_segments: int,
+    video_tolerance: float,
+    strict: bool,
 ) -> None:
     """Separate instrument stems from INPUT files (audio or video) or folders of them (the
-    files directly inside, not their subfolders)."""
+    files directly inside, not their subfolders).
+
+    Inputs shorter than 0.1 s are refused. Two inputs that differ only in their extension
+    (a.mp4, a.mov) get tracks a and a-mov, with a note. Ctrl-C exits 130, SIGTERM 143, leaving
+    no partial file."""
     try:
         check_output_format(fmt, bit_depth)
     except ValueError as err:
@@ -192,38 +220,58 @@ def separate_command(
             click.echo(f"shard {shard}: nothing to do ({total} input(s) in all)")
             return
 
-    try:
-        separator = Separator.from_pretrained(model, device=device, batch_segments=batch_segments)
-    except (LookupError, FileNotFoundError, ValueError) as err:
-        raise click.ClickException(f"--model {model or '(default)'}: {_message(err)}") from None
-    except Exception as err:
-        raise click.ClickException(f"--model {model or '(default)'}: {_message(err)}") from None
-
     outcomes: list[_Outcome] = []
-    claimed: dict[Path, Path] = {}
-    with sigterm_raises(lambda number: SystemExit(128 + number)):  # stems unwind, exit 143
-        for path in files:
-            outcomes.append(
-                _separate_one(
-                    separator,
-                    path,
-                    queries,
-                    out_dir,
-                    template,
-                    fmt,
-                    bit_depth,
-                    residual,
-                    normalise,
-                    start,
-                    end,
-                    overwrite,
-                    claimed,
+    try:
+        with sigterm_raises(lambda number: SystemExit(128 + number)):  # stems unwind, exit 143
+            separator = _load_separator(model, device, batch_segments, video_tolerance)
+            claimed: dict[Path, Path] = {}
+            for path in files:
+                outcomes.append(
+                    _separate_one(
+                        separator,
+                        path,
+                        queries,
+                        out_dir,
+                        template,
+                        fmt,
+                        bit_depth,
+                        residual,
+                        normalise,
+                        start,
+                        end,
+                        overwrite,
+                        claimed,
+                        strict,
+                    )
                 )
-            )
+    except KeyboardInterrupt:  # Ctrl-C: the input in progress has unwound (no partial file)
+        if outcomes:
+            _print_summary(outcomes)
+        click.echo(
+            f"interrupted (Ctrl-C): {len(files) - len(outcomes)} of {len(files)} input(s) not "
+            "done; nothing partial was left under a final name",
+            err=True,
+        )
+        sys.exit(130)
     _print_summary(outcomes)
     failed = sum(not outcome.ok for outcome in outcomes)
     if failed:
         raise click.ClickException(f"{failed} of {len(outcomes)} input(s) failed")
+
+
+def _load_separator(
+    model: str | None, device: str | None, batch_segments: int, video_tolerance: float
+) -> Separator:
+    try:
+        return Separator.from_pretrained(
+            model,
+            device=device,
+            batch_segments=batch_segments,
+            video_tolerance=video_tolerance,
+            min_seconds=MIN_SECONDS,
+        )
+    except Exception as err:
+        raise click.ClickException(f"--model {model or '(default)'}: {_message(err)}") from None
 
 
 def _message(err: BaseException) -> str:
@@ -245,23 +293,25 @@ def _separate_one(
     end: float | None,
     overwrite: bool,
     claimed: dict[Path, Path],
+    strict: bool = False,
 ) -> _Outcome:
     began = time.perf_counter()
     if not path.is_file():
         return _Outcome(path, False, f"{path}: no such file")
     names = [query.name for query in queries] + ([RESIDUAL] if residual else [])
     try:
-        targets = output_paths(out_dir, template, path.stem, names, fmt)
+        track, renamed = _track_name(out_dir, template, path, names, fmt, claimed)
+        targets = output_paths(out_dir, template, track, names, fmt)
     except ValueError as err:
         return _Outcome(path, False, str(err))
+    notes = [renamed] if renamed else []
     for target in targets.values():
         if target in claimed:
-            hint = (
-                "they share a name: rename one, or give each its own --out"
-                if "{track}" in template
-                else "use {track} in --template"
+            return _Outcome(
+                path,
+                False,
+                f"{target}: also the output of {claimed[target]} (use {{track}} in --template)",
             )
-            return _Outcome(path, False, f"{target}: also the output of {claimed[target]} ({hint})")
         if target.exists() and not overwrite:
             return _Outcome(path, False, f"{target}: already exists (pass --overwrite)")
     if any(q.video is None for q in queries) and not is_video_container(path):
@@ -276,6 +326,8 @@ def _separate_one(
     try:
         with progress_bar(path.name) as progress, warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", AudioWarning)
+            if strict:  # a repaired input fails, raised where it is found: nothing is committed
+                warnings.simplefilter("error", InputRepairWarning)
             written = separator.separate_to_files(
                 path,
                 targets,
@@ -290,9 +342,12 @@ def _separate_one(
             )
     except KeyboardInterrupt:
         raise
+    except InputRepairWarning as err:
+        message = f"{_message(err)} (--strict: a repaired input fails)"
+        return _Outcome(path, False, message, wall_seconds=time.perf_counter() - began)
     except Exception as err:
         return _Outcome(path, False, _message(err), wall_seconds=time.perf_counter() - began)
-    notes = _audio_notes(caught)
+    notes += _audio_notes(caught)
 
     seconds = 0.0
     first = next(iter(written.values()))
@@ -308,6 +363,41 @@ def _separate_one(
         time.perf_counter() - began,
         notes,
     )
+
+
+def _track_name(
+    out_dir: Path,
+    template: str,
+    path: Path,
+    names: list[str],
+    fmt: str,
+    claimed: dict[Path, Path],
+) -> tuple[str, str | None]:
+    """The track name of an input, and a note if it had to differ from the file's stem: an
+    earlier input of the same stem (``a.mp4`` before ``a.mov``) already claimed its outputs, so
+    this one takes the extension as a suffix (``a-mov``), then a number (``a-mov-2``)."""
+    track = path.stem
+    if "{track}" not in template:
+        return track, None
+
+    def taken(candidate: str) -> Path | None:
+        targets = output_paths(out_dir, template, candidate, names, fmt).values()
+        return next((claimed[t] for t in targets if t in claimed), None)
+
+    other = taken(track)
+    if other is None:
+        return track, None
+    suffix = path.suffix.lower().lstrip(".")
+    base = f"{track}-{suffix}" if suffix and suffix != other.suffix.lower().lstrip(".") else track
+    candidates = [base] if base != track else []
+    candidates += [f"{base}-{number}" for number in range(2, 1000)]
+    for candidate in candidates:
+        if taken(candidate) is None:
+            return candidate, (
+                f"{path}: its stems would share names with those of {other}, so its track is "
+                f"named {candidate!r}"
+            )
+    raise ValueError(f"{path}: no free track name for its stems")
 
 
 def _audio_notes(caught: list[warnings.WarningMessage]) -> list[str]:

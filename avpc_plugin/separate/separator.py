@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import math
 import os
 import threading
 import warnings
@@ -49,6 +50,7 @@ from avpc_plugin.audio.io import (
     AudioReader,
     AudioWarning,
     BitDepth,
+    InputRepairWarning,
     OutputExistsError,
     commit_together,
     is_video_container,
@@ -69,7 +71,6 @@ from avpc_plugin.video.decode import (
     IMAGE_SIZE,
     Fit,
     VideoReader,
-    VideoTooShortError,
     audio_start_in_video,
     preprocess_frames,
 )
@@ -80,6 +81,11 @@ CancelSignal = threading.Event | Callable[[], bool]
 """A ``threading.Event`` (set = cancel) or a callable returning True to cancel."""
 
 RESIDUAL = "residual"
+MIN_SECONDS = 0.1
+"""The shortest range ``avpc separate`` separates (its Separator's ``min_seconds``): a shorter
+input is refused, not turned into a stub of a stem."""
+_SILENT_RESIDUAL = 1e-4
+"""A residual whose peak is below this fraction of the input's (-80 dB) is reported as silent."""
 
 
 class SeparationCancelled(Exception):
@@ -118,6 +124,7 @@ class _Source:
         first: int,
         stop: int,
         path: Path | None,
+        min_seconds: float = 0.0,
     ) -> None:
         self._read = read
         self.sample_rate = sample_rate
@@ -126,6 +133,11 @@ class _Source:
         self.length = stop - first
         self.path = path
         self._nonfinite_warned = False
+        if self.length < min_seconds * sample_rate:
+            raise ValueError(
+                f"{path or 'audio'}: too short to separate: {self.length} sample(s) "
+                f"({self.length / sample_rate:.3f} s), at least {min_seconds:g} s is needed"
+            )
 
     @property
     def start_seconds(self) -> float:
@@ -154,7 +166,7 @@ class _Source:
             warnings.warn(
                 f"{self.path or 'audio'}: non-finite samples (NaN or inf), the first near "
                 f"{sample / self.sample_rate:.3f} s, are read as silence",
-                AudioWarning,
+                InputRepairWarning,
                 stacklevel=3,
             )
 
@@ -194,8 +206,16 @@ class Separator:
         fit: how a crop box becomes a square frame (``"crop"``, the reference, or ``"stretch"``).
         input_peak: if set, each window's model-rate mixture is scaled to this peak before the
             model (for models trained on peak-normalised mixtures); ``None`` leaves levels alone.
-        video_tolerance: seconds a video may fall short of the audio range at either end.
+        video_tolerance: seconds a video may fall short of the audio range at either end
+            without a word. Past its end the video's last frame (before its start, its first) is
+            held, however long the gap; a gap longer than this is reported with an
+            :class:`~avpc_plugin.audio.io.InputRepairWarning` saying how many seconds were held
+            (an error where such warnings are made errors, as ``avpc separate --strict`` does).
+            ``separate`` / ``separate_to_files`` take it per call too.
         amp: on CUDA, run the model under float16 autocast.
+        min_seconds: a range to separate shorter than this is refused (ValueError) before any
+            work; 0 (the default) takes any length, down to one sample (``avpc separate`` uses
+            :data:`MIN_SECONDS`).
     """
 
     def __init__(
@@ -210,6 +230,7 @@ class Separator:
         input_peak: float | None = None,
         video_tolerance: float = 0.5,
         amp: bool = True,
+        min_seconds: float = 0.0,
     ) -> None:
         for method in ("visual_features", "masks_from_features"):
             if not callable(getattr(model, method, None)):
@@ -234,6 +255,7 @@ class Separator:
         self.input_peak = input_peak
         self.video_tolerance = video_tolerance
         self.amp = amp
+        self.min_seconds = min_seconds
 
     def stem_presets(self, stems: Sequence[StemQuery]) -> list[Preset]:
         """The preset each stem follows: its own, or the Separator's ``default_preset``."""
@@ -277,6 +299,7 @@ class Separator:
         cycles: int | None = None,
         progress: ProgressCallback | None = None,
         cancel: CancelSignal | None = None,
+        video_tolerance: float | None = None,
     ) -> SeparationResult:
         """Separate ``stems`` from an array or a file and return them as arrays.
 
@@ -292,12 +315,19 @@ class Separator:
                 preset leaves them at 0.
             progress: called with (fraction, message) as the work advances.
             cancel: checked between model batches; raises :class:`SeparationCancelled`.
+            video_tolerance: this call's ``video_tolerance`` (None: the Separator's).
 
         Returns:
             :class:`SeparationResult` with every stem ``(channels, samples)`` float32.
 
         Raises:
             PresetError: a stem's preset is unknown or invalid (before any work).
+            ValueError: a range shorter than ``min_seconds``, bad arguments.
+
+        Warns:
+            InputRepairWarning: an input read after a repair (a truncated file, non-finite
+                samples, a video's frame held past its end beyond ``video_tolerance``).
+            AudioWarning: a silent residual (e.g. with ``normalise``).
         """
         names = self._output_names(stems, residual)
         presets = self.stem_presets(stems)
@@ -305,7 +335,15 @@ class Separator:
             out = {name: np.empty((source.channels, source.length), np.float32) for name in names}
             windows_done = 0
             for block_start, blocks, windows in self._stream(
-                source, stems, presets, residual, normalise, cycles, progress, cancel
+                source,
+                stems,
+                presets,
+                residual,
+                normalise,
+                cycles,
+                progress,
+                cancel,
+                self._tolerance(video_tolerance),
             ):
                 windows_done = windows
                 for name, block in blocks.items():
@@ -328,6 +366,7 @@ class Separator:
         progress: ProgressCallback | None = None,
         cancel: CancelSignal | None = None,
         root: str | os.PathLike[str] | None = None,
+        video_tolerance: float | None = None,
     ) -> dict[str, Path]:
         """Like :meth:`separate`, but stream every stem into a file (bounded memory).
 
@@ -368,7 +407,15 @@ class Separator:
                     outputs[name], source.sample_rate, source.channels, bit_depth, overwrite, root
                 )
             for _, blocks, _ in self._stream(
-                source, stems, presets, residual, normalise, cycles, progress, cancel
+                source,
+                stems,
+                presets,
+                residual,
+                normalise,
+                cycles,
+                progress,
+                cancel,
+                self._tolerance(video_tolerance),
             ):
                 for name, block in blocks.items():
                     writers[name].write(block)
@@ -377,6 +424,12 @@ class Separator:
             return dict(zip(writers, paths, strict=True))
 
     # -------------------------------------------------------------------------------- internals
+
+    def _tolerance(self, video_tolerance: float | None) -> float:
+        tolerance = self.video_tolerance if video_tolerance is None else video_tolerance
+        if not tolerance >= 0:  # NaN too
+            raise ValueError(f"video_tolerance: expected seconds >= 0, got {tolerance!r}")
+        return float(tolerance)
 
     @staticmethod
     def _output_names(stems: Sequence[StemQuery], residual: bool) -> list[str]:
@@ -411,6 +464,7 @@ class Separator:
                     first,
                     stop,
                     Path(audio),
+                    self.min_seconds,
                 )
             return
         array = np.asarray(audio, dtype=np.float32)
@@ -427,7 +481,13 @@ class Separator:
         info = AudioInfo(Path("<array>"), int(sample_rate), array.shape[0], array.shape[1])
         first, stop = time_range_to_samples(start, end, info)
         yield _Source(
-            lambda s, n: array[:, s : s + n], int(sample_rate), array.shape[0], first, stop, None
+            lambda s, n: array[:, s : s + n],
+            int(sample_rate),
+            array.shape[0],
+            first,
+            stop,
+            None,
+            self.min_seconds,
         )
 
     def _stream(
@@ -440,6 +500,7 @@ class Separator:
         cycles: int | None,
         progress: ProgressCallback | None,
         cancel: CancelSignal | None,
+        video_tolerance: float,
     ) -> Iterator[tuple[int, dict[str, np.ndarray], int]]:
         """Yield ``(block_start, {name: (C, n) block}, windows_done)`` in order."""
         model_length = -(-source.length * MODEL_RATE // source.sample_rate)
@@ -458,8 +519,9 @@ class Separator:
         masks: Tensor | None = None  # settled masks (N, FREQ_BINS, frames), not yet consumed
         masks_first = 0
         next_window = 0
+        peaks = {"mix": 0.0, RESIDUAL: 0.0}
         with contextlib.ExitStack() as stack:
-            videos = self._open_videos(source, stems, stack)
+            videos, held = self._open_videos(source, stems, stack, video_tolerance)
             for block_start, block_stop in renderer.blocks():
                 need_lo, need_hi = renderer.model_frames_needed(block_start, block_stop)
                 while masks is None or masks_first + masks.shape[-1] < need_hi:
@@ -503,45 +565,103 @@ class Separator:
                 if residual:
                     mix = segment[:, block_start - seg_first : block_stop - seg_first].cpu().numpy()
                     blocks[RESIDUAL] = mix - _residual_share(presets, rendered, processed)
+                    peaks["mix"] = max(peaks["mix"], float(np.abs(mix).max(initial=0.0)))
+                    peaks[RESIDUAL] = max(
+                        peaks[RESIDUAL], float(np.abs(blocks[RESIDUAL]).max(initial=0.0))
+                    )
                 if progress is not None:
                     progress(
                         self._fraction(next_window, plan, block_stop, source),
                         f"rendered {block_stop / source.sample_rate:.1f} s",
                     )
                 yield block_start, blocks, next_window
+            # before the caller commits anything: a video that decoded short of what it states
+            self._check_decoded_ends(videos, held, video_tolerance)
+        if residual and peaks[RESIDUAL] < _SILENT_RESIDUAL * peaks["mix"]:
+            why = (
+                "the masks are normalised (--normalise), so the stems sum to the input and "
+                "nothing is left over"
+                if normalise
+                else "the stems take all of the input"
+            )
+            warnings.warn(
+                f"{source.path or 'audio'}: the residual is silent (80 dB or more below the "
+                f"input): {why}",
+                AudioWarning,
+                stacklevel=3,
+            )
 
     @staticmethod
     def _fraction(windows_done: int, plan: WindowPlan, samples_done: int, source: _Source) -> float:
         return 0.5 * windows_done / plan.num_windows + 0.5 * samples_done / source.length
 
     def _open_videos(
-        self, source: _Source, stems: Sequence[StemQuery], stack: contextlib.ExitStack
-    ) -> dict[Path, VideoReader]:
-        """Open each distinct video once and check it covers the range (plus offsets)."""
+        self,
+        source: _Source,
+        stems: Sequence[StemQuery],
+        stack: contextlib.ExitStack,
+        tolerance: float,
+    ) -> tuple[dict[Path, VideoReader], dict[Path, tuple[float, str]]]:
+        """Open each distinct video once; where it falls short of the range (plus offsets) by more
+        than ``tolerance``, warn that its first / last frame is held.
+
+        Returns the readers and, for each video not yet reported, the latest time a stem needs
+        and that stem's name (for :meth:`_check_decoded_ends`)."""
         readers: dict[Path, VideoReader] = {}
+        needs: dict[Path, tuple[float, float, str, str]] = {}
         for stem in stems:
             video = self._video_of(stem, source)
             if video not in readers:
-                readers[video] = stack.enter_context(
-                    VideoReader(video, end_tolerance=self.video_tolerance)
-                )
-            info = readers[video].info
+                # the last frame answers for any time past the end: the gap is judged here
+                readers[video] = stack.enter_context(VideoReader(video, end_tolerance=math.inf))
             first = source.start_seconds + stem.offset
             last = source.start_seconds + source.duration + stem.offset
-            if first < -self.video_tolerance or last > info.duration + self.video_tolerance:
-                what = (
-                    "the video starts after the audio it must show"
-                    if first < -self.video_tolerance
-                    else "video is shorter than the audio"
+            earliest, latest, first_stem, last_stem = needs.get(
+                video, (math.inf, -math.inf, "", "")
+            )
+            if first < earliest:
+                earliest, first_stem = first, stem.name
+            if last > latest:
+                latest, last_stem = last, stem.name
+            needs[video] = (earliest, latest, first_stem, last_stem)
+        unreported: dict[Path, tuple[float, str]] = {}
+        for video, (earliest, latest, first_stem, last_stem) in needs.items():
+            duration = readers[video].info.duration
+            if earliest < -tolerance:
+                _warn_held(
+                    f"{video}: the video starts {-earliest:.2f} s after the audio stem "
+                    f"{first_stem!r} must show; its first frame is held for the first "
+                    f"{-earliest:.2f} s",
+                    source,
                 )
-                raise VideoTooShortError(
-                    f"{video}: {what}: it covers "
-                    f"0.00..{info.duration:.2f} s but stem {stem.name!r} needs "
-                    f"{first:.2f}..{last:.2f} s (audio range "
-                    f"{source.start_seconds:.2f}..{source.start_seconds + source.duration:.2f} s, "
-                    f"offset {stem.offset:+.2f} s)"
+            if latest > duration + tolerance:
+                _warn_held(
+                    f"{video}: the video ends at {duration:.2f} s but stem {last_stem!r} needs it "
+                    f"to {latest:.2f} s; its last frame is held for the last "
+                    f"{latest - duration:.2f} s",
+                    source,
                 )
-        return readers
+            else:
+                unreported[video] = (latest, last_stem)
+        return readers, unreported
+
+    @staticmethod
+    def _check_decoded_ends(
+        videos: Mapping[Path, VideoReader],
+        unreported: Mapping[Path, tuple[float, str]],
+        tolerance: float,
+    ) -> None:
+        """Warn of held last frames in videos that decoded short of the duration they state (a
+        cut-off file), once decoding has found where they really end."""
+        for video, (latest, stem) in unreported.items():
+            end = videos[video].decoded_end
+            if end is not None and latest > end + tolerance:
+                _warn_held(
+                    f"{video}: the video says it lasts {videos[video].info.duration:.2f} s but "
+                    f"decodes only to {end:.2f} s (a truncated file?) and stem {stem!r} needs it "
+                    f"to {latest:.2f} s; its last frame is held for the last {latest - end:.2f} s",
+                    None,
+                )
 
     @classmethod
     def _on_container_clock(cls, stems: Sequence[StemQuery], source: _Source) -> list[StemQuery]:
@@ -682,6 +802,16 @@ class Separator:
             [refine_mask(probs[:, i : i + 1], p.mask, p.smoothing) for i, p in enumerate(presets)],
             dim=1,
         )
+
+
+def _warn_held(message: str, source: _Source | None) -> None:
+    """An :class:`InputRepairWarning` about a held video frame (the audio range in brackets)."""
+    where = (
+        f" (audio range {source.start_seconds:.2f}..{source.start_seconds + source.duration:.2f} s)"
+        if source is not None
+        else ""
+    )
+    warnings.warn(message + where, InputRepairWarning, stacklevel=4)
 
 
 def _groups(keys: Sequence[Any]) -> list[tuple[Any, list[int]]]:

@@ -160,7 +160,13 @@ class VideoReader:
             than this many seconds ahead (longer than typical keyframe intervals).
         cache_frames: decoded frames kept for steps back without a seek.
         end_tolerance: seconds past the end of the last frame still answered with the last frame
-            (audio tracks often run a few tens of milliseconds past the video).
+            (audio tracks often run a few tens of milliseconds past the video); ``math.inf``
+            holds the last frame for any time past the end.
+
+    Attributes:
+        decoded_end: once decoding has run off the end of the stream, where the video really
+            ends (its last frame's time plus one frame), which a cut-off file puts before
+            ``info.duration``; None until then.
 
     Raises:
         VideoError: missing file, not a media file, or no video stream.
@@ -209,6 +215,9 @@ class VideoReader:
         self._frames: Any = None  # the decoding iterator
         self._lookahead: tuple[float, Any] | None = None  # decoded, not yet shown
         self._exhausted = False
+        self._latest: tuple[float, Any] | None = None  # the latest frame decoded so far
+        self._decoded_since_seek = False
+        self.decoded_end: float | None = None
 
     # ------------------------------------------------------------------------------ public API
 
@@ -285,6 +294,14 @@ class VideoReader:
                 and self._recent[0][0] - t < 1 / self.info.fps
             ):
                 return self._recent[0][1]
+            latest = self._latest
+            if (  # a seek past the real end of a cut-off file: its last frame, if held
+                not self._recent
+                and latest is not None
+                and latest[0] < t
+                and t <= latest[0] + 1 / self.info.fps + self.end_tolerance
+            ):
+                return latest[1]
             raise VideoError(f"{self.path}: cannot decode a frame at {t:.3f} s")
         time, frame = self._recent[-1]
         if self._lookahead is None and t > time + 1 / self.info.fps + self.end_tolerance:
@@ -319,6 +336,7 @@ class VideoReader:
         self._recent.clear()
         self._lookahead = None
         self._exhausted = False
+        self._decoded_since_seek = False
 
     def _decode_next(self) -> tuple[float, Any] | None:
         import av  # deferred: PyAV, as in __init__
@@ -329,13 +347,20 @@ class VideoReader:
             self._frames = self._container.decode(self._stream)
         try:
             frame = next(self._frames)
-        except StopIteration:
+        except (StopIteration, av.FFmpegError) as err:
+            if isinstance(err, av.FFmpegError) and not self._decoded_since_seek:
+                raise VideoError(f"{self.path}: cannot decode ({err})") from err
+            # the end, or a damaged (cut-off) tail after good frames: the stream ends there
             self._exhausted = True
+            if self._decoded_since_seek and self._latest is not None:
+                self.decoded_end = self._latest[0] + 1 / self.info.fps
             return None
-        except av.FFmpegError as err:
-            raise VideoError(f"{self.path}: cannot decode ({err})") from err
         pts = frame.pts if frame.pts is not None else 0
-        return float((pts - self._start_pts) * self._time_base), frame
+        decoded = (float((pts - self._start_pts) * self._time_base), frame)
+        self._decoded_since_seek = True
+        if self._latest is None or decoded[0] >= self._latest[0]:
+            self._latest = decoded
+        return decoded
 
 
 def audio_start_in_video(path: str | os.PathLike[str]) -> float:
