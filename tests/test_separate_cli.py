@@ -289,7 +289,10 @@ def test_signals_unwind_with_the_conventional_status(
     finally:
         proc.kill()
     tail = stderr.decode(errors="replace")[-2000:]
-    assert proc.returncode == status, tail
+    # the shell reports 128 + N both for exit(128 + N) and for death by signal N (-N here): a
+    # late second interrupt during interpreter shutdown makes Python re-raise the signal
+    assert proc.returncode in (status, -signal_number), tail
+    assert "interrupted" in tail or signal_number == signal.SIGTERM, tail
     assert [p for p in out.rglob("*") if p.is_file()] == [], tail
 
 
