@@ -326,6 +326,7 @@ class Separator:
         overwrite: bool = False,
         progress: ProgressCallback | None = None,
         cancel: CancelSignal | None = None,
+        dither: bool = True,
     ) -> dict[str, Path]:
         """Like :meth:`separate`, but stream every stem into a file (bounded memory).
 
@@ -335,6 +336,7 @@ class Separator:
             bit_depth: ``"16"``, ``"24"`` or ``"32f"`` (wav).
             overwrite: replace existing files (otherwise an existing file is an error raised
                 before any work).
+            dither: TPDF dither for 16 and 24 bit (:class:`AtomicAudioWriter`); False rounds.
             (the other arguments as :meth:`separate`)
 
         Returns:
@@ -358,7 +360,12 @@ class Separator:
             stack.callback(_abort_all, writers)
             for name in names:
                 writers[name] = AtomicAudioWriter(
-                    outputs[name], source.sample_rate, source.channels, bit_depth, overwrite
+                    outputs[name],
+                    source.sample_rate,
+                    source.channels,
+                    bit_depth,
+                    overwrite,
+                    dither=dither,
                 )
             for _, blocks, _ in self._stream(
                 source, stems, presets, residual, normalise, cycles, progress, cancel
