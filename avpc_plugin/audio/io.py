@@ -470,9 +470,9 @@ class AtomicAudioWriter:
             rounding to the integer grid, as DAWs do when bouncing float to fixed point: the
             quantisation error becomes a constant noise floor uncorrelated with the signal
             instead of distortion (a sine below 1 LSB survives). Digital silence (samples that
-            are exactly 0) is left undithered, as DAWs' auto-blanking does. The dither is seeded from
-            :data:`DITHER_SEED` and the file name, so a file's bytes are reproducible. False:
-            plain rounding to the nearest step. 32-bit float is never dithered.
+            are exactly 0) is left undithered, as DAWs' auto-blanking does. The dither is seeded
+            from :data:`DITHER_SEED` and the file name, so a file's bytes are reproducible.
+            False: plain rounding to the nearest step. 32-bit float is never dithered.
 
     Raises:
         FileExistsError: ``path`` exists and ``overwrite`` is False.
