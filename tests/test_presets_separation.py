@@ -378,7 +378,8 @@ def test_tune_cli_will_not_hide_a_shipped_preset_unless_named(
     args = ["presets", "tune", "violin", "--set", str(benchmark_set), "--model", "nosuch"]
     refused = CliRunner().invoke(avpc_main, args)
     assert refused.exit_code != 0
-    assert "'violin' is a shipped preset" in refused.output and "--as violin-tuned" in refused.output
+    assert "'violin' is a shipped preset" in refused.output
+    assert "--as violin-tuned" in refused.output
     named = CliRunner().invoke(avpc_main, [*args, "--as", "violin"])  # consent: on to the model
     assert "shipped preset" not in named.output and "--model nosuch" in named.output
 

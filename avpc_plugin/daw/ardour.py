@@ -414,9 +414,9 @@ class _SessionEditor:
             old = target[1]
             for previous in old.findall("Region"):
                 old.remove(previous)
-            region = _prototype("Playlists/Playlist/Region")
-            self._region(region, f"{region_name}.1", source_ids, position, length)
-            old.append(region)
+            fresh = _prototype("Playlists/Playlist/Region")
+            self._region(fresh, f"{region_name}.1", source_ids, position, length)
+            old.append(fresh)
         else:
             route_id = self.ids()
             playlist_id = self.ids()
