@@ -436,3 +436,26 @@ def test_editor_script_compiles_in_ardours_lua(tmp_path: Path) -> None:
     )
     run = subprocess.run([tools["lua"], str(check)], capture_output=True, text=True, timeout=60)
     assert "COMPILED" in run.stdout, run.stdout + run.stderr
+
+
+def test_ardour_loads_a_replaced_track_with_its_one_new_region(tmp_path: Path) -> None:
+    tools = _require_ardour()
+    session_dir = tmp_path / "Concert"
+    made = subprocess.run(
+        [tools["new_session"], "-s", str(RATE), str(session_dir), "Concert"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert made.returncode == 0, made.stdout + made.stderr
+    stems = tmp_path / "stems"
+    stems.mkdir()
+    write_audio(stems / "high.wav", _noise(7, 1, 0.2), RATE, bit_depth="32f")
+    assert _export(stems, session_dir).exit_code == 0
+    assert _export(stems, session_dir, "--position", "0.5").exit_code != 0
+    replaced = _export(stems, session_dir, "--position", "0.5", "--replace")
+    assert replaced.exit_code == 0, replaced.output
+    lines = _inspect({"dir": session_dir, "tools": tools}, tmp_path)
+    assert [line.split("|")[0] for line in lines["TRACK"]] == ["high"]
+    regions = lines["REGION"]
+    assert len(regions) == 1 and regions[0].split("|")[2] == str(RATE // 2)  # at 0.5 s
