@@ -5,6 +5,7 @@ from __future__ import annotations
 import errno
 import shutil
 import warnings
+import wave
 from pathlib import Path
 
 import av
@@ -205,3 +206,61 @@ def test_a_full_disk_is_said_in_plain_words(
     monkeypatch.setattr("avpc_plugin.audio.io.shutil.disk_usage", lambda path: usage)
     with pytest.raises(AudioWriteError, match="no space left on device"):
         writer.write(np.zeros((1, 100), np.float32))
+
+
+# ------------------------------------------------------------------------------------- dither
+
+
+def _pcm16(path: Path) -> np.ndarray:
+    """The raw 16-bit sample values of a mono wav."""
+    with wave.open(str(path)) as file:
+        return np.frombuffer(file.readframes(file.getnframes()), "<i2").astype(np.float64)
+
+
+def _component(signal: np.ndarray, frequency: float, rate: int) -> float:
+    """Amplitude of ``frequency`` in ``signal`` (least squares on a sine and a cosine)."""
+    t = np.arange(len(signal)) / rate
+    basis = np.stack([np.sin(2 * np.pi * frequency * t), np.cos(2 * np.pi * frequency * t)], 1)
+    coefficients = np.linalg.lstsq(basis, signal, rcond=None)[0]
+    return float(np.hypot(*coefficients))
+
+
+def test_dither_keeps_a_sine_below_one_step_and_decorrelates_the_error(tmp_path: Path) -> None:
+    rate, frequency = 48000, 1000.0
+    t = np.arange(rate) / rate
+    lsb = 1 / 32768
+    quiet = 1e-5 * np.sin(2 * np.pi * frequency * t)  # -100 dBFS: a third of a 16-bit step
+    dithered = _pcm16(write_audio(tmp_path / "quiet.wav", quiet, rate, "16"))
+    assert np.any(dithered != 0)  # not zeroed
+    assert _component(dithered, frequency, rate) == pytest.approx(1e-5 / lsb, rel=0.05)
+    plain = _pcm16(write_audio(tmp_path / "plain.wav", quiet, rate, "16", dither=False))
+    assert not np.any(plain)  # without dither the sine is gone
+
+    # one step (-90 dBFS): rounded, it turns into a square-ish wave with a strong 3rd harmonic;
+    # dithered, what is left at 3 kHz is noise, far below
+    step = 1.2 * lsb * np.sin(2 * np.pi * frequency * t)
+    rounded = _pcm16(write_audio(tmp_path / "r.wav", step, rate, "16", dither=False))
+    noisy = _pcm16(write_audio(tmp_path / "d.wav", step, rate, "16"))
+    assert _component(rounded, 3 * frequency, rate) > 0.05
+    assert _component(noisy, 3 * frequency, rate) < 0.02
+    error = noisy - step / lsb
+    assert abs(np.corrcoef(error, step)[0, 1]) < 0.02  # error uncorrelated with the signal
+    assert abs(error.mean()) < 0.02  # and without the truncation's half-step offset
+
+
+def test_dither_is_reproducible_per_file_and_leaves_float_untouched(tmp_path: Path) -> None:
+    rng = np.random.default_rng(3)
+    audio = (0.1 * rng.standard_normal((2, 4000))).astype(np.float32)
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    first = write_audio(tmp_path / "a/violin.wav", audio, 44100, "24").read_bytes()
+    again = write_audio(tmp_path / "b/violin.wav", audio, 44100, "24").read_bytes()
+    other = write_audio(tmp_path / "a/cello.wav", audio, 44100, "24").read_bytes()
+    assert first == again and first != other  # fixed seed per file name
+    with AtomicAudioWriter(tmp_path / "b/blocks.wav", 44100, 2, "16") as writer:
+        writer.write(audio[:, :1000])
+        writer.write(audio[:, 1000:])
+    whole = write_audio(tmp_path / "a/blocks.wav", audio, 44100, "16").read_bytes()
+    assert (tmp_path / "b/blocks.wav").read_bytes() == whole  # the same in blocks or at once
+    back, _ = read_audio(write_audio(tmp_path / "f.wav", audio, 44100, "32f"))
+    assert np.array_equal(back, audio)  # float is never dithered

@@ -16,6 +16,7 @@ import subprocess
 import xml.etree.ElementTree as ET
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -282,7 +283,9 @@ def test_xml_same_stem_twice_gets_new_names_never_overwrites(
 ) -> None:
     first = add_stems_to_session(mini_session, [place_stem(stem_dir / "cello/cello.wav")])
     before = first[0].files[0].read_bytes()
-    second = add_stems_to_session(mini_session, [place_stem(stem_dir / "cello/cello.wav")])
+    second = add_stems_to_session(
+        mini_session, [place_stem(stem_dir / "cello/cello.wav")], existing="add"
+    )
     assert [t.name for t in first + second] == ["cello", "cello 2"]
     assert second[0].files[0].name == "cello-1.wav"
     assert first[0].files[0].read_bytes() == before
@@ -337,6 +340,90 @@ def test_cli_reports_bad_input_by_name(mini_session: Path, tmp_path: Path) -> No
     assert result.exit_code != 0 and "no audio file" in result.output
 
 
+def _export(stems: Path, session: Path, *extra: str) -> Any:
+    return CliRunner().invoke(
+        daw_group,
+        ["export", "--format", "ardour", "--stems", str(stems), "--session", str(session),
+         *extra],
+    )  # fmt: skip
+
+
+def test_a_second_export_is_refused_by_default_and_replace_updates_the_tracks(
+    mini_session: Path, stem_dir: Path
+) -> None:
+    assert _export(stem_dir / "cello", mini_session).exit_code == 0
+    session_file = mini_session / "Mini.ardour"
+    audio = mini_session / "interchange/Mini/audiofiles"
+    before = session_file.read_bytes()
+    again = _export(stem_dir / "cello", mini_session, "--position", "0.5")
+    assert again.exit_code != 0
+    assert "already has track(s) cello" in again.output and "--replace" in again.output
+    assert session_file.read_bytes() == before  # nothing doubled, nothing copied
+    assert sorted(p.name for p in audio.iterdir()) == ["cello.wav"]
+
+    replaced = _export(stem_dir / "cello", mini_session, "--position", "0.5", "--replace")
+    assert replaced.exit_code == 0, replaced.output
+    assert "replaced" in replaced.output
+    root = ET.parse(session_file).getroot()
+    routes = [r.get("name") for r in root.iter("Route") if r.get("name") != "Master"]
+    assert routes == ["cello"]  # the same track, not "cello 2"
+    playlists = root.findall("Playlists/Playlist")
+    assert len(playlists) == 1
+    regions = playlists[0].findall("Region")
+    assert len(regions) == 1  # the old region is gone: the level is not doubled
+    sources = {s.get("id"): s.get("name") for s in root.iter("Source")}
+    assert sources[regions[0].get("source-0")] == "cello-1.wav"
+    assert regions[0].get("length", "").endswith("@a141120000")  # at the new 0.5 s
+    ids = [el.get("id") for el in root.iter() if el.get("id", "").isdigit()]
+    assert len(ids) == len(set(ids))
+
+
+def test_replace_refuses_a_track_of_another_channel_count(
+    mini_session: Path, stem_dir: Path, tmp_path: Path
+) -> None:
+    assert _export(stem_dir / "cello", mini_session).exit_code == 0  # mono
+    stereo = tmp_path / "new"
+    stereo.mkdir()
+    write_audio(stereo / "cello.wav", STEMS["violin"], RATE, bit_depth="32f")
+    result = _export(stereo, mini_session, "--replace")
+    assert result.exit_code != 0 and "has 1 input(s), the stem 2 channel(s)" in result.output
+
+
+def test_track_names_keep_non_ascii_letters(mini_session: Path, tmp_path: Path) -> None:
+    stems = tmp_path / "stems"
+    stems.mkdir()
+    for name in ("二胡", "Violoncelle é", "a:b"):
+        write_audio(stems / f"{name}.wav", _noise(4, 1, 0.1), RATE, bit_depth="32f")
+    result = _export(stems, mini_session, "--stem", "二胡")
+    assert result.exit_code == 0, result.output
+    root = ET.parse(mini_session / "Mini.ardour").getroot()
+    routes = [r.get("name") for r in root.iter("Route") if r.get("name") != "Master"]
+    assert routes == ["二胡", "Violoncelle é", "a_b"]  # ':' would split a port name
+    ports = [p.get("name") for p in root.iter("Port")]
+    assert "二胡/audio_in 1" in ports
+
+
+def test_ardour_loads_non_ascii_track_names(tmp_path: Path) -> None:
+    tools = _require_ardour()
+    session_dir = tmp_path / "Concert"
+    made = subprocess.run(
+        [tools["new_session"], "-s", str(RATE), str(session_dir), "Concert"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert made.returncode == 0, made.stdout + made.stderr
+    stems = tmp_path / "stems"
+    stems.mkdir()
+    write_audio(stems / "二胡.wav", _noise(5, 1, 0.2), RATE, bit_depth="32f")
+    write_audio(stems / "Violoncelle é.wav", _noise(6, 2, 0.2), RATE, bit_depth="32f")
+    result = _export(stems, session_dir)
+    assert result.exit_code == 0, result.output
+    lines = _inspect({"dir": session_dir, "tools": tools}, tmp_path)
+    names = [line.split("|")[0] for line in lines["TRACK"]]
+    assert names == ["Violoncelle é", "二胡"]
+
+
 def test_editor_script_compiles_in_ardours_lua(tmp_path: Path) -> None:
     """bridge/ardour/avpc_separate.lua is valid Lua for Ardour's interpreter (the GUI-only
     Editor calls cannot run headless, so this is a compile check)."""
@@ -349,3 +436,26 @@ def test_editor_script_compiles_in_ardours_lua(tmp_path: Path) -> None:
     )
     run = subprocess.run([tools["lua"], str(check)], capture_output=True, text=True, timeout=60)
     assert "COMPILED" in run.stdout, run.stdout + run.stderr
+
+
+def test_ardour_loads_a_replaced_track_with_its_one_new_region(tmp_path: Path) -> None:
+    tools = _require_ardour()
+    session_dir = tmp_path / "Concert"
+    made = subprocess.run(
+        [tools["new_session"], "-s", str(RATE), str(session_dir), "Concert"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert made.returncode == 0, made.stdout + made.stderr
+    stems = tmp_path / "stems"
+    stems.mkdir()
+    write_audio(stems / "high.wav", _noise(7, 1, 0.2), RATE, bit_depth="32f")
+    assert _export(stems, session_dir).exit_code == 0
+    assert _export(stems, session_dir, "--position", "0.5").exit_code != 0
+    replaced = _export(stems, session_dir, "--position", "0.5", "--replace")
+    assert replaced.exit_code == 0, replaced.output
+    lines = _inspect({"dir": session_dir, "tools": tools}, tmp_path)
+    assert [line.split("|")[0] for line in lines["TRACK"]] == ["high"]
+    regions = lines["REGION"]
+    assert len(regions) == 1 and regions[0].split("|")[2] == str(RATE // 2)  # at 0.5 s

@@ -112,3 +112,49 @@ def test_rpp_string_quoting() -> None:
         rpp_string("\"'`")
     with pytest.raises(ValueError, match="line breaks"):
         rpp_string("two\nlines")
+
+
+def _export(stems: Path, project: Path, *extra: str) -> object:
+    return CliRunner().invoke(
+        daw_group,
+        ["export", "--format", "rpp", "--stems", str(stems), "--session", str(project), *extra],
+    )
+
+
+def test_tracks_come_in_separation_order_with_the_residual_last(tmp_path: Path) -> None:
+    stems = tmp_path / "stems"
+    stems.mkdir()
+    for name in ("residual", "high", "low"):
+        write_audio(stems / f"{name}.wav", np.zeros((1, 100)), RATE)
+    by_name = _export(stems, tmp_path / "a.RPP")
+    assert by_name.exit_code == 0, by_name.output
+    assert list(_tracks(rpp.loads((tmp_path / "a.RPP").read_text()))) == [
+        "high",
+        "low",
+        "residual",
+    ]
+    ordered = _export(stems, tmp_path / "b.RPP", "--stem", "low", "--stem", "high")
+    assert ordered.exit_code == 0, ordered.output
+    tracks = list(_tracks(rpp.loads((tmp_path / "b.RPP").read_text())))
+    assert tracks == ["low", "high", "residual"]
+    unknown = _export(stems, tmp_path / "c.RPP", "--stem", "violin")
+    assert unknown.exit_code != 0 and "--stem violin: no such file" in unknown.output
+
+
+def test_replace_swaps_the_tracks_of_an_earlier_export_in_place(
+    stem_dir: Path, tmp_path: Path
+) -> None:
+    project_file = tmp_path / "Concert.RPP"
+    old = write_audio(tmp_path / "old.wav", np.zeros((2, RATE)), RATE)
+    write_rpp_project(project_file, [place_stem(old)])
+    assert _export(stem_dir, project_file, "--position", "1").exit_code == 0
+    refused = _export(stem_dir, project_file, "--position", "2")
+    assert refused.exit_code != 0
+    assert "bass, kick 'n' drum" in refused.output and "--replace" in refused.output
+    result = _export(stem_dir, project_file, "--position", "2", "--replace")
+    assert result.exit_code == 0, result.output
+    project = rpp.loads(project_file.read_text())
+    names = [t.find("NAME")[1] for t in project.findall("TRACK")]
+    assert names == ["old", "bass", "kick 'n' drum"]  # replaced where they stood, not stacked
+    positions = [float(_item(t, "POSITION")) for t in project.findall("TRACK")]
+    assert positions == [0.0, 2.0, 2.0]

@@ -228,3 +228,21 @@ def test_sum_error_is_the_largest_difference(tmp_path: Path) -> None:
         write_audio(tmp_path / f"{name}.wav", audio, RATE, "32f")
     error = sum_error(tmp_path / "mix.wav", [tmp_path / "a.wav", tmp_path / "b.wav"])
     assert error == pytest.approx(0.125)
+
+
+def test_demo_overwrite_clears_its_own_old_files_and_keeps_others(
+    tmp_path: Path, tiny_model: Path
+) -> None:
+    out = tmp_path / "out"
+    args = ["--out", str(out), "--model", str(tiny_model), "--duration", "1", "--overwrite"]
+    first = CliRunner().invoke(demo_command, [*args, "--instruments", "violin,flute,cello"])
+    assert first.exit_code == 0, first.output
+    (out / "stems" / "my take.wav").write_bytes(b"mine")  # not the demo's: kept
+    (out / "notes.txt").write_text("mine")
+    second = CliRunner().invoke(demo_command, [*args, "--instruments", "violin,cello"])
+    assert second.exit_code == 0, second.output
+    stems = sorted(p.name for p in (out / "stems").iterdir())
+    assert stems == ["cello.wav", "my take.wav", "residual.wav", "violin.wav"]  # no flute.wav
+    solos = sorted(p.name for p in (out / "scene").iterdir() if p.name.startswith("solo_"))
+    assert solos == ["solo_0.wav", "solo_1.wav"]
+    assert (out / "notes.txt").read_text() == "mine"

@@ -179,11 +179,31 @@ def test_cyclic_inheritance_is_named(isolated_search_path: dict[str, Path]) -> N
     write(env, "a", 'inherits = "b"\n')
     write(env, "b", 'inherits = "c"\n')
     write(env, "c", 'inherits = "a"\n')
-    with pytest.raises(PresetError, match=r"inherits: cyclic inheritance a -> b -> c -> a"):
+    with pytest.raises(PresetError, match=r"inherits: inheritance loop a -> b -> c -> a"):
         load_preset("a")
     write(env, "selfish", 'inherits = "selfish"\n')  # no other 'selfish' further down the path
-    with pytest.raises(PresetError, match="unknown preset 'selfish'"):
+    with pytest.raises(PresetError, match="inherits itself \\('selfish'\\)") as caught:
         load_preset("selfish")
+    assert "did you mean 'selfish'" not in str(caught.value)
+    write(env, "x", 'inherits = "y"\n')
+    write(env, "y", 'inherits = "x"\n')
+    with pytest.raises(PresetError, match=r"inheritance loop x -> y -> x"):
+        load_preset("x")
+
+
+def test_validate_reports_every_error_of_a_file(tmp_path: Path) -> None:
+    bad = write(
+        tmp_path,
+        "many",
+        'colour = "red"\n[mask]\nthreshold = 2\ncycles = -1\n[band]\nlow_hz = "x"\n'
+        '[[post]]\neffect = "Gian"\n',
+    )
+    result = CliRunner().invoke(presets_group, ["validate", str(bad)])
+    assert result.exit_code != 0
+    lines = [line for line in result.output.splitlines() if line.startswith("INVALID")]
+    for part in ("'colour'", "mask.threshold", "mask.cycles", "band.low_hz", "'Gian'"):
+        assert sum(part in line for line in lines) == 1, (part, result.output)
+    assert len(lines) == 5
 
 
 def test_an_error_in_a_parent_names_the_parent_file(isolated_search_path: dict[str, Path]) -> None:

@@ -370,6 +370,20 @@ def test_tune_never_lowers_sdr_when_every_change_hurts(benchmark_set: Path) -> N
         tune_preset(Separator(LevelNet(), device="cpu"), start, mixtures, "tuba", worse)
 
 
+def test_tune_cli_will_not_hide_a_shipped_preset_unless_named(
+    benchmark_set: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("AVPC_PRESETS_PATH", raising=False)
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    args = ["presets", "tune", "violin", "--set", str(benchmark_set), "--model", "nosuch"]
+    refused = CliRunner().invoke(avpc_main, args)
+    assert refused.exit_code != 0
+    assert "'violin' is a shipped preset" in refused.output
+    assert "--as violin-tuned" in refused.output
+    named = CliRunner().invoke(avpc_main, [*args, "--as", "violin"])  # consent: on to the model
+    assert "shipped preset" not in named.output and "--model nosuch" in named.output
+
+
 def test_tune_cli_writes_the_tuned_preset(benchmark_set: Path, tmp_path: Path) -> None:
     model = save_checkpoint(LevelNet(), tmp_path / "models", "loudness")
     out = tmp_path / "tuned"
@@ -392,5 +406,9 @@ def test_tune_cli_writes_the_tuned_preset(benchmark_set: Path, tmp_path: Path) -
     assert scores["instrument"] == "violin" and scores["sdr_db"] >= scores["start_sdr_db"]
     assert tuned.band == replace(tuned.band)  # every setting written out and loadable
     assert "already exists" in CliRunner().invoke(avpc_main, args).output
+    assert "warning: tuned on only 2 violin source(s)" in result.output  # few sources
+    description = tuned.description
+    assert "tuned by avpc presets tune" in description and str(benchmark_set) in description
+    assert dict(tuned.tuned)["date"][:10] in description  # when
     bad_grid = CliRunner().invoke(avpc_main, [*args[:-2], "--grid", "treshold=1", "--overwrite"])
     assert bad_grid.exit_code != 0 and "unknown knob 'treshold'" in bad_grid.output

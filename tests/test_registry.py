@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import warnings
 from pathlib import Path
 
 import pytest
@@ -87,6 +88,18 @@ def test_earlier_index_wins_a_name_clash(search_path: dict[str, Path]) -> None:
     assert find_model("shared").file == first
     assert find_model("shared").index == search_path["first"] / "index.json"
     assert [entry.name for entry in list_models()].count("shared") == 1
+
+
+def test_registering_a_name_another_index_holds_warns(search_path: dict[str, Path]) -> None:
+    add_model(search_path["project"], "avpc-synth", seed=3)  # the shipped default's name
+    with pytest.warns(registry.RegistryWarning, match=r"'avpc-synth' in .*first now hides"):
+        add_model(search_path["first"], "avpc-synth", seed=0)
+    with pytest.warns(registry.RegistryWarning, match=r"'avpc-synth' in .*xdg.* is hidden by"):
+        add_model(search_path["user"], "avpc-synth", seed=1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        add_model(search_path["first"], "avpc-synth", seed=2)  # the same index: an update
+        add_model(search_path["second"], "mine", seed=4)
 
 
 def test_default_model_follows_precedence(search_path: dict[str, Path]) -> None:

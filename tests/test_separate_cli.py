@@ -379,3 +379,18 @@ def test_inputs_differing_only_in_extension_get_their_own_tracks(
     assert result.exit_code == 0, result.output
     assert sorted(str(p.relative_to(out)) for p in out.rglob("*.wav")) == ["a-mov/s.wav", "a/s.wav"]
     assert "note: " in result.output and "its track is named 'a-mov'" in result.output
+
+
+def test_16_bit_stems_are_dithered_unless_no_dither(setup: dict[str, Path], tmp_path: Path) -> None:
+    common = ["--stem", "a", "--video", setup["video"], "--model", setup["model"]]
+    for folder, extra in (("f", ["--bit-depth", "32f"]), ("d", ["--bit-depth", "16"]),
+                          ("r", ["--bit-depth", "16", "--no-dither"])):  # fmt: skip
+        result = run(setup["wav"], *common, *extra, "-o", tmp_path / folder)
+        assert result.exit_code == 0, result.output
+    exact, _ = read_audio(tmp_path / "f/mix/a.wav")
+    steps = np.clip(np.round(exact.astype(np.float64) * 32768), -32768, 32767)
+    rounded, _ = read_audio(tmp_path / "r/mix/a.wav")
+    dithered, _ = read_audio(tmp_path / "d/mix/a.wav")
+    assert np.array_equal(np.round(rounded * 32767.0), steps)  # --no-dither: the nearest step
+    off = np.round(dithered * 32767.0) - steps
+    assert np.abs(off).max() <= 1 and 0.2 < np.mean(off != 0) < 0.8  # TPDF: within a step

@@ -33,6 +33,7 @@ import stat
 import tempfile
 import time
 import warnings
+import zlib
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -55,6 +56,9 @@ BIT_DEPTHS: tuple[BitDepth, ...] = ("16", "24", "32f")
 """Sample formats: 16-bit int, 24-bit int, 32-bit float (wav only)."""
 
 _PEDALBOARD_BIT_DEPTH = {"16": 16, "24": 24, "32f": 32}
+DITHER_SEED = 20261208
+"""Fixed seed of the TPDF dither, mixed with the output file's name: the same stem written to the
+same name gives the same bytes, and stems of one take get independent dither."""
 _CONTAINER_BLOCK = 1 << 16  # samples per block when copying a container's track
 
 
@@ -622,6 +626,13 @@ class AtomicAudioWriter:
         root: if set, the file's folder (symlinks followed) must lie inside this folder, taken
             as given (not resolved again): checked when the file is opened and again right before
             the rename, which goes through a handle of the checked folder.
+        dither: for 16 and 24 bit, add TPDF dither (two uniform variables, +-1 LSB peak) before
+            rounding to the integer grid, as DAWs do when bouncing float to fixed point: the
+            quantisation error becomes a constant noise floor uncorrelated with the signal
+            instead of distortion (a sine below 1 LSB survives). Digital silence (samples that
+            are exactly 0) is left undithered, as DAWs' auto-blanking does. The dither is seeded
+            from :data:`DITHER_SEED` and the file name, so a file's bytes are reproducible.
+            False: plain rounding to the nearest step. 32-bit float is never dithered.
 
     Raises:
         FileExistsError: ``path`` exists and ``overwrite`` is False.
@@ -638,6 +649,7 @@ class AtomicAudioWriter:
         bit_depth: BitDepth = "24",
         overwrite: bool = False,
         root: str | os.PathLike[str] | None = None,
+        dither: bool = True,
     ) -> None:
         from pedalboard.io import AudioFile  # deferred: pedalboard (JUCE) only to write a file
 
@@ -674,6 +686,12 @@ class AtomicAudioWriter:
             raise
         self.channels = channels
         self._bit_depth = bit_depth
+        self._steps = None if bit_depth == "32f" else float(1 << (int(bit_depth) - 1))
+        self._dither = (
+            np.random.default_rng([DITHER_SEED, zlib.crc32(self.path.name.encode())])
+            if dither and self._steps is not None
+            else None
+        )
         self.peak = 0.0
         """Largest absolute sample written so far (tracked for the integer formats only)."""
 
@@ -717,7 +735,7 @@ class AtomicAudioWriter:
         if self._bit_depth != "32f" and block.size:
             self.peak = max(self.peak, float(np.abs(block).max()))
         try:
-            self._file.write(np.ascontiguousarray(block, dtype=np.float32))
+            self._file.write(self._quantised(block))
         except Exception as err:
             self.abort()
             raise _write_error(self.path, err) from err
@@ -737,6 +755,22 @@ class AtomicAudioWriter:
             self.abort()
             raise _write_error(self.path, err) from err
         self._finished = True
+
+    def _quantised(self, block: np.ndarray) -> np.ndarray:
+        """``block`` as float32 for the file. For 16 and 24 bit: dithered (or plainly rounded) to
+        integer step ``k`` and handed over as the middle of that step, ``(k + 0.5) / 2**(bits-1)``
+        (exact in float32), which the writer's own float-to-int conversion (it truncates towards
+        -inf) turns into exactly ``k``."""
+        if self._steps is None:
+            return np.ascontiguousarray(block, dtype=np.float32)
+        scaled = np.asarray(block, dtype=np.float64) * self._steps
+        if self._dither is not None:
+            # drawn sample-major, so the noise does not depend on how the audio is split in blocks
+            uniform = self._dither.random((block.shape[1], block.shape[0], 2))
+            noise = (uniform[..., 0] - uniform[..., 1]).T
+            scaled = scaled + np.where(scaled == 0, 0.0, noise)  # digital silence stays silent
+        steps = np.clip(np.round(scaled), -self._steps, self._steps - 1)
+        return np.ascontiguousarray((steps + 0.5) / self._steps, dtype=np.float32)
 
     def commit(self) -> Path:
         """Close the file and move it to its final name; returns that path."""
@@ -871,15 +905,19 @@ def write_audio(
     sample_rate: int,
     bit_depth: BitDepth = "24",
     overwrite: bool = False,
+    dither: bool = True,
 ) -> Path:
     """Write float audio ``(channels, samples)`` (or ``(samples,)``) atomically; returns the path.
 
+    16 and 24 bit are TPDF-dithered unless ``dither`` is False (see :class:`AtomicAudioWriter`).
     Errors as :class:`AtomicAudioWriter`.
     """
     data = np.asarray(audio, dtype=np.float32)
     if data.ndim == 1:
         data = data[None]
-    with AtomicAudioWriter(path, sample_rate, data.shape[0], bit_depth, overwrite) as writer:
+    with AtomicAudioWriter(
+        path, sample_rate, data.shape[0], bit_depth, overwrite, dither=dither
+    ) as writer:
         writer.write(data)
     return writer.path
 

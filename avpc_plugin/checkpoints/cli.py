@@ -10,6 +10,7 @@ import functools
 import io
 import json
 import math
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -27,6 +28,7 @@ from avpc_plugin.checkpoints.files import (
 from avpc_plugin.checkpoints.registry import (
     ModelEntry,
     RegistryError,
+    RegistryWarning,
     index_search_path,
     list_models,
     lookup_model,
@@ -286,10 +288,14 @@ def _register(
     path: Path, out_dir: Path, name: str, description: str, card: Path | None, default: bool
 ) -> None:
 
-    entry = register_model(
-        path, out_dir, description=description, card=card, default=default, name=name
-    )
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", RegistryWarning)
+        entry = register_model(
+            path, out_dir, description=description, card=card, default=default, name=name
+        )
     click.echo(f"registered {entry.name!r} in {entry.index}")
+    for warning in caught:
+        click.echo(f"warning: {warning.message}", err=True)
 
 
 @models.command("convert", short_help="Convert reference checkpoints.")

@@ -25,6 +25,7 @@ from __future__ import annotations
 import difflib
 import json
 import os
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -64,6 +65,10 @@ _ENTRY_KEYS = (
 
 class RegistryError(Exception):
     """An index.json that cannot be read or updated, or a listed model file that is missing."""
+
+
+class RegistryWarning(UserWarning):
+    """A registration that changes which model a name finds (one index hides another's)."""
 
 
 @dataclass(frozen=True)
@@ -281,6 +286,11 @@ def register_model(
         CheckpointError: the checkpoint is missing, modified or unreadable.
         RegistryError: the existing index is malformed, or the card is missing.
         ValueError: a bad name.
+
+    Warns:
+        RegistryWarning: a name new to this index that another index on the search path
+            registers too: the new entry hides it (from an index earlier on the path), or is
+            hidden by it (from a later one).
     """
     from avpc_plugin.checkpoints.format import (  # deferred: torch, only to read the checkpoint
         count_parameters,
@@ -322,7 +332,43 @@ def register_model(
         records.append(record)
     text = json.dumps({"models": records}, indent=2) + "\n"
     write_bytes_atomically(index_path, text.encode("utf-8"))
+    if not positions:  # a new name here (an update changes nothing about who hides whom)
+        _warn_about_namesakes(record["name"], folder)
     return _entry_from_json(index_path, positions[0] if positions else len(records) - 1, record)
+
+
+def _warn_about_namesakes(name: str, folder: Path) -> None:
+    """Warn when an index on the search path other than ``folder`` registers ``name`` too."""
+    path = [f.resolve() for f in index_search_path()]
+    if folder not in path:
+        return  # not found by name from here anyway
+    holders = []
+    for other in path:
+        index = other / INDEX_FILE_NAME
+        if other == folder or not index.is_file():
+            continue
+        try:
+            if any(entry.name == name for entry in read_index(index)):
+                holders.append((path.index(other), index))
+        except RegistryError:
+            continue
+    here = path.index(folder)
+    earlier = [index for position, index in holders if position < here]
+    later = [index for position, index in holders if position > here]
+    if earlier:
+        message = (
+            f"model {name!r} in {folder} is hidden by the model of that name in {earlier[0]}, "
+            f"which comes first on the search path: `--model {name}` does not find it"
+        )
+    elif later:
+        message = (
+            f"model {name!r} in {folder} now hides the model of that name in "
+            f"{', '.join(map(str, later))} (`--model {name}` finds this one, and so does a "
+            "default by that name); register it under another name to keep both reachable"
+        )
+    else:
+        return
+    warnings.warn(message, RegistryWarning, stacklevel=3)
 
 
 def _default_name(checkpoint: Path) -> str:

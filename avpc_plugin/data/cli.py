@@ -17,7 +17,7 @@ from avpc_plugin.data.corpus import SynthConfig, synthesize_corpus
 from avpc_plugin.data.folder import clips_from_video_folder
 from avpc_plugin.data.instruments import INSTRUMENT_NAMES, get_instrument
 from avpc_plugin.data.preview import clips_for_preview, write_contact_sheet
-from avpc_plugin.data.render import Split, check_extra_soundfonts
+from avpc_plugin.data.render import Split, check_extra_soundfonts, find_soundfonts
 from avpc_plugin.data.scene import synth_scene
 
 
@@ -126,6 +126,10 @@ def synth(
         check_extra_soundfonts(cast(Split, split), soundfonts)
     except (ValueError, FileNotFoundError) as error:
         raise click.BadParameter(str(error), param_hint="--soundfont") from None
+    try:
+        find_soundfonts(cast(Split, split))
+    except FileNotFoundError as error:
+        raise click.ClickException(f"{error}; `make corpus-deps` installs them") from None
     config = SynthConfig(
         duration=duration,
         sample_rate=sample_rate,
@@ -138,17 +142,20 @@ def synth(
         families=tuple(dict.fromkeys(("soundfont", *families))),
         varied_rooms=varied_rooms,
     )
-    with tqdm(total=clips, unit="clip", disable=None) as bar:
-        records = synthesize_corpus(
-            out,
-            cast(Split, split),
-            clips,
-            seed,
-            config,
-            workers=workers,
-            start=start,
-            progress=lambda done, total: bar.update(1),
-        )
+    try:
+        with tqdm(total=clips, unit="clip", disable=None) as bar:
+            records = synthesize_corpus(
+                out,
+                cast(Split, split),
+                clips,
+                seed,
+                config,
+                workers=workers,
+                start=start,
+                progress=lambda done, total: bar.update(1),
+            )
+    except FileNotFoundError as error:  # a sound or picture package the corpus needs
+        raise click.ClickException(f"{error}; `make corpus-deps` installs what it needs") from None
     click.echo(f"wrote {clips} {split} clips to {out}")
     sounds = Counter(record.family for record in records)
     click.echo("sound families: " + ", ".join(f"{n} {k}" for n, k in sorted(sounds.items())))

@@ -42,6 +42,7 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from string import Template
+from typing import Literal
 
 from avpc_plugin.atomic import write_text_atomically
 from avpc_plugin.audio.io import AtomicAudioWriter, AudioReader, resample_ratio, resample_span
@@ -58,6 +59,10 @@ TRACK_TEMPLATE = "templates/ardour_track.xml"
 :mod:`avpc_plugin.daw`; its header comment says which Ardour save it follows and what is filled)."""
 
 
+Existing = Literal["refuse", "replace", "add"]
+"""What :func:`add_stems_to_session` does with a stem whose track name the session already has."""
+
+
 class ArdourSessionError(Exception):
     """A session file that cannot be read or edited; the message names the file and the reason."""
 
@@ -71,12 +76,14 @@ class AddedTrack:
         position: region start on the timeline, in session samples.
         length: region length, in session samples.
         files: the per-channel audio files copied into the session.
+        replaced: the track was there already and its region was replaced (``existing="replace"``).
     """
 
     name: str
     position: int
     length: int
     files: tuple[Path, ...]
+    replaced: bool = False
 
 
 def find_session_file(session: str | os.PathLike[str]) -> Path:
@@ -109,19 +116,28 @@ def find_session_file(session: str | os.PathLike[str]) -> Path:
 
 
 def add_stems_to_session(
-    session: str | os.PathLike[str], placements: Sequence[StemPlacement]
+    session: str | os.PathLike[str],
+    placements: Sequence[StemPlacement],
+    existing: Existing = "refuse",
 ) -> list[AddedTrack]:
     """Add every stem as a new track to a closed Ardour 7/8 session.
 
     Args:
         session: the ``.ardour`` file or the session folder.
         placements: the stems, in track order; positions are converted to the session's rate.
+        existing: a stem whose track the session has already (an earlier export of the same
+            stems): ``"refuse"`` (an error naming the tracks, before anything is copied),
+            ``"replace"`` (copy the stem again and make it the track's only region; the track
+            keeps its fader, plug-ins and place, the old copies stay in ``audiofiles`` until
+            Ardour's Session > Clean-up), or ``"add"`` (a second track, ``"violin 2"``).
 
     Returns:
         One :class:`AddedTrack` per stem, in order.
 
     Raises:
-        ArdourSessionError: the session is missing, malformed, or older than Ardour 7.
+        ArdourSessionError: the session is missing, malformed, or older than Ardour 7; it has
+            tracks of these stems already and ``existing`` is ``"refuse"``; a track to replace
+            has another channel count than its stem.
         AudioFileError: a stem cannot be read, or a copy cannot be written (no copied file is left
             behind and the session file is untouched).
     """
@@ -130,9 +146,19 @@ def add_stems_to_session(
     session_file = find_session_file(session)
     root = _parse(session_file)
     editor = _SessionEditor(session_file, root)
+    taken = [p.name for p in placements if _track_name(p.name) in editor.route_names]
+    if taken and existing == "refuse":
+        raise ArdourSessionError(
+            f"{session_file}: already has track(s) {', '.join(taken)} (an earlier export of these "
+            "stems?); pass --replace (existing='replace') to put these stems in those tracks, or "
+            "delete or rename the tracks in Ardour first"
+        )
     copied: list[Path] = []
     try:
-        added = [editor.add_stem(placement, copied) for placement in placements]
+        added = [
+            editor.add_stem(placement, copied, replace=existing == "replace")
+            for placement in placements
+        ]
         editor.finish()
         _write_atomically(root, session_file)
     except BaseException:
@@ -189,8 +215,15 @@ def _prototype(path: str) -> ET.Element:
 
 
 def _legal_file_name(name: str) -> str:
-    """``name`` with only characters safe in file and port names (as Ardour's legalize_for_path)."""
+    """``name`` with only characters safe in file names (as Ardour's legalize_for_path)."""
     legal = re.sub(r"[^A-Za-z0-9 _.+-]", "_", name).strip(" .")
+    return legal or "stem"
+
+
+def _track_name(name: str) -> str:
+    """``name`` as a track (and port) name: Ardour takes UTF-8 names ("Violoncelle é", "二胡"),
+    so only what breaks a port name (``:``; control characters) is replaced."""
+    legal = re.sub(r"[:\x00-\x1f\x7f]", "_", name).strip()
     return legal or "stem"
 
 
@@ -325,13 +358,46 @@ class _SessionEditor:
 
     # ------------------------------------------------------------------------------- elements
 
-    def add_stem(self, placement: StemPlacement, copied: list[Path]) -> AddedTrack:
-        """Copy one stem into the session and add its sources, regions, playlist and track."""
+    def _existing_track(self, name: str, channels: int) -> tuple[ET.Element, ET.Element] | None:
+        """The track called ``name`` and its playlist, to replace; None if there is none."""
+        for route in self.routes.iter("Route"):
+            if route.get("name") != name or route.get("audio-playlist") is None:
+                continue
+            playlist = next(
+                (
+                    p
+                    for p in self.root.iter("Playlist")
+                    if p.get("id") == route.get("audio-playlist")
+                ),
+                None,
+            )
+            inputs = next((io for io in route.iter("IO") if io.get("direction") == "Input"), None)
+            ports = len(inputs.findall("Port")) if inputs is not None else 0
+            if playlist is None:
+                raise ArdourSessionError(f"{self.file}: track {name!r} has no playlist to replace")
+            if ports != channels:
+                raise ArdourSessionError(
+                    f"{self.file}: track {name!r} has {ports} input(s), the stem {channels} "
+                    "channel(s): delete the track in Ardour, or export the stem under a new name"
+                )
+            return route, playlist
+        return None
+
+    def add_stem(
+        self, placement: StemPlacement, copied: list[Path], replace: bool = False
+    ) -> AddedTrack:
+        """Copy one stem into the session and add its sources, regions, playlist and track (or,
+        with ``replace``, make its region the only one of the track of the same name)."""
+        wanted = _track_name(placement.name)
+        target = self._existing_track(wanted, placement.channels) if replace else None
         paths, length = self._copy_channels(placement, copied)
         position = round(placement.position * self.rate / placement.sample_rate)
-        track_name = self._unique(_legal_file_name(placement.name), self.route_names)
-        playlist_name = self._unique(track_name, self.playlist_names)
         channels = len(paths)
+        if target is not None:
+            track_name, playlist_name = wanted, target[1].get("name", wanted)
+        else:
+            track_name = self._unique(wanted, self.route_names)
+            playlist_name = self._unique(track_name, self.playlist_names)
 
         source_ids = []
         for path in paths:
@@ -344,20 +410,28 @@ class _SessionEditor:
         whole = self._region(_prototype("Regions/Region"), region_name, source_ids, 0, length)
         self.regions.append(whole)
 
-        route_id = self.ids()
-        playlist_id = self.ids()
-        ids = {"route_id": route_id, "playlist_id": playlist_id}
-        playlist = _prototype("Playlists/Playlist")
-        region = playlist.find("Region")
-        assert region is not None, f"{TRACK_TEMPLATE}: <Playlist> without <Region>"
-        self._region(region, f"{region_name}.1", source_ids, position, length)
-        self.playlists.append(self._fill(playlist, **ids, playlist_name=playlist_name))
-        self.routes.append(self._route(ids, track_name, channels))
+        if target is not None:
+            old = target[1]
+            for previous in old.findall("Region"):
+                old.remove(previous)
+            fresh = _prototype("Playlists/Playlist/Region")
+            self._region(fresh, f"{region_name}.1", source_ids, position, length)
+            old.append(fresh)
+        else:
+            route_id = self.ids()
+            playlist_id = self.ids()
+            ids = {"route_id": route_id, "playlist_id": playlist_id}
+            playlist = _prototype("Playlists/Playlist")
+            region = playlist.find("Region")
+            assert region is not None, f"{TRACK_TEMPLATE}: <Playlist> without <Region>"
+            self._region(region, f"{region_name}.1", source_ids, position, length)
+            self.playlists.append(self._fill(playlist, **ids, playlist_name=playlist_name))
+            self.routes.append(self._route(ids, track_name, channels))
 
         end = position + length
         self.range_start = position if self.range_start is None else min(self.range_start, position)
         self.range_end = end if self.range_end is None else max(self.range_end, end)
-        return AddedTrack(track_name, position, length, tuple(paths))
+        return AddedTrack(track_name, position, length, tuple(paths), target is not None)
 
     def _fill(self, element: ET.Element, **fields: str) -> ET.Element:
         """``element`` with every ``$id`` attribute (in document order) given a new id and the

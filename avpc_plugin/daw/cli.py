@@ -34,6 +34,14 @@ def daw_group() -> None:
     help="Folder of stem files (one track per file, named after the file).",
 )
 @click.option(
+    "--stem",
+    "order",
+    multiple=True,
+    metavar="NAME",
+    help="Track order: the stems in the order they were separated (repeat, as the --stem "
+    "names of `avpc separate`); files not named follow by name, 'residual' always last.",
+)
+@click.option(
     "--session",
     type=click.Path(path_type=Path),
     required=True,
@@ -57,13 +65,21 @@ def daw_group() -> None:
     is_flag=True,
     help="rpp: replace an existing .RPP instead of adding tracks to it.",
 )
+@click.option(
+    "--replace",
+    is_flag=True,
+    help="Put the stems in the tracks an earlier export of them made (ardour: same track names; "
+    "rpp: tracks playing the same files) instead of refusing; other stems are added.",
+)
 def export_command(
     fmt: str,
     stems_dir: Path,
+    order: tuple[str, ...],
     session: Path,
     position: float,
     source: Path | None,
     overwrite: bool,
+    replace: bool,
 ) -> None:
     """Add every stem in --stems as a new track at --position."""
 
@@ -71,17 +87,20 @@ def export_command(
         placements: list[StemPlacement] = []
         if source is not None:
             placements.append(place_stem(source, 0.0))
-        placements += place_stems(stem_files(stems_dir), position)
+        placements += place_stems(stem_files(stems_dir, order), position)
         if fmt == "ardour":
-            added = add_stems_to_session(session, placements)
+            added = add_stems_to_session(
+                session, placements, existing="replace" if replace else "refuse"
+            )
             for track in added:
                 click.echo(
                     f"{track.name}: {track.length} samples at sample {track.position} "
-                    f"({len(track.files)} channel file(s))"
+                    f"({len(track.files)} channel file(s)"
+                    + (", replaced the track's region)" if track.replaced else ")")
                 )
         elif session.exists() and not overwrite:
-            add_tracks_to_rpp(session, placements)
-            click.echo(f"{session}: added {len(placements)} track(s) (backup: {session}-bak)")
+            add_tracks_to_rpp(session, placements, replace=replace)
+            click.echo(f"{session}: wrote {len(placements)} track(s) (backup: {session}-bak)")
         else:
             write_rpp_project(session, placements, overwrite=overwrite)
             click.echo(f"{session}: wrote {len(placements)} track(s)")

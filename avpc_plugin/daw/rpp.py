@@ -24,7 +24,8 @@ auto-sync).
 
 Files are written atomically (temporary file + rename). A new project never replaces an existing
 file unless asked; adding tracks to an existing project keeps its previous text as
-``<name>.RPP-bak`` (REAPER's own backup name).
+``<name>.RPP-bak`` (REAPER's own backup name), and refuses stems the project plays already unless
+asked to replace their tracks.
 """
 
 from __future__ import annotations
@@ -156,14 +157,19 @@ def write_rpp_project(
     return target
 
 
-def add_tracks_to_rpp(path: str | os.PathLike[str], placements: Sequence[StemPlacement]) -> Path:
+def add_tracks_to_rpp(
+    path: str | os.PathLike[str], placements: Sequence[StemPlacement], replace: bool = False
+) -> Path:
     """Append one track per stem to an existing REAPER project, after its last track.
 
-    The previous text is kept as ``<name>.RPP-bak``.
+    A stem whose file a track of the project plays already (an earlier export of the same stems)
+    is refused, or with ``replace`` takes that track's place: the track this module wrote for it
+    before is swapped for a new one where it stands. The previous text is kept as
+    ``<name>.RPP-bak``.
 
     Raises:
         RppProjectError: the file is missing or is not a REAPER project, or it already plays one
-            of the stems' files.
+            of the stems' files and ``replace`` is False.
         ValueError: no stems, or an unknown audio format.
     """
     target = Path(path)
@@ -179,17 +185,52 @@ def add_tracks_to_rpp(path: str | os.PathLike[str], placements: Sequence[StemPla
     closing = max((i for i, line in enumerate(lines) if line.strip() == ">"), default=0)
     if closing == 0:
         raise RppProjectError(f"{target}: the <REAPER_PROJECT block is never closed")
-    files = {line.strip() for line in lines if line.strip().startswith("FILE ")}
-    present = [p.path for p in placements if f"FILE {rpp_string(str(p.path))}" in files]
-    if present:  # a second export of the same stems would stack duplicate tracks
+    wanted = {f"FILE {rpp_string(str(p.path))}": p for p in placements}
+    owners: dict[int, tuple[int, StemPlacement]] = {}  # first line of a track -> (end, stem)
+    for first, last in _track_spans(lines):
+        for line in lines[first:last]:
+            if line.strip() in wanted:
+                owners[first] = (last, wanted[line.strip()])
+                break
+    if owners and not replace:  # a second export of the same stems would stack duplicates
+        names = ", ".join(placement.name for _, placement in owners.values())
         raise RppProjectError(
-            f"{target}: already has tracks playing {', '.join(map(str, present))}; delete them "
-            "in REAPER first, or export into a new project"
+            f"{target}: already has tracks playing {names} (an earlier export of these stems?); "
+            "pass --replace to replace those tracks, or delete them in REAPER first"
         )
-    new_tracks = [line for placement in placements for line in track_block(placement)]
+    replaced = {placement.path for _, placement in owners.values()}
+    out: list[str] = []
+    index = 0
+    while index < closing:
+        if index in owners:
+            end, placement = owners[index]
+            out += track_block(placement)
+            index = end
+        else:
+            out.append(lines[index])
+            index += 1
+    out += [line for p in placements if p.path not in replaced for line in track_block(p)]
     _back_up(target)
-    _write_atomically(target, "\n".join(lines[:closing] + new_tracks + lines[closing:]) + "\n")
+    _write_atomically(target, "\n".join(out + lines[closing:]) + "\n")
     return target
+
+
+def _track_spans(lines: Sequence[str]) -> list[tuple[int, int]]:
+    """``(first, end)`` line ranges of the project's ``<TRACK`` blocks (``end`` exclusive)."""
+    spans: list[tuple[int, int]] = []
+    depth, start = 0, None
+    for index, line in enumerate(lines):
+        stripped = line.strip()
+        if stripped.startswith("<"):
+            depth += 1
+            if depth == 2 and stripped.startswith("<TRACK"):
+                start = index
+        elif stripped == ">":
+            depth -= 1
+            if depth == 1 and start is not None:
+                spans.append((start, index + 1))
+                start = None
+    return spans
 
 
 def _back_up(target: Path) -> None:

@@ -92,12 +92,20 @@ def place_stem(
     )
 
 
-def stem_files(folder: str | os.PathLike[str]) -> list[Path]:
-    """Audio files directly in ``folder``, sorted by name (hidden and partial files skipped).
+RESIDUAL_STEM = "residual"
+"""The name ``avpc separate --residual`` gives the mix minus the stems: always the last track."""
+
+
+def stem_files(folder: str | os.PathLike[str], order: Sequence[str] = ()) -> list[Path]:
+    """Audio files directly in ``folder`` (hidden and partial files skipped), in track order.
+
+    A folder does not record the order the stems were separated in (``avpc separate --stem a
+    --stem b``), so the order is given again: the files named in ``order`` (by name without
+    extension) come first, in that order; the others follow by name; ``residual`` is always last.
 
     Raises:
         NotADirectoryError: ``folder`` is not a folder.
-        FileNotFoundError: it holds no audio file.
+        FileNotFoundError: it holds no audio file, or no file for a name in ``order``.
     """
     root = Path(folder)
     if not root.is_dir():
@@ -111,7 +119,20 @@ def stem_files(folder: str | os.PathLike[str]) -> list[Path]:
         raise FileNotFoundError(
             f"--stems {root}: no audio file ({', '.join(AUDIO_FILE_EXTENSIONS)}) in the folder"
         )
-    return files
+    stems = [p.stem for p in files]
+    missing = [name for name in order if name not in stems]
+    if missing:
+        raise FileNotFoundError(
+            f"--stem {', '.join(missing)}: no such file in {root} (it holds {', '.join(stems)})"
+        )
+    rank = {name: index for index, name in enumerate(dict.fromkeys(order))}
+
+    def key(path: Path) -> tuple[int, int, str]:
+        if path.stem == RESIDUAL_STEM:
+            return (2, 0, path.name)
+        return (0, rank[path.stem], path.name) if path.stem in rank else (1, 0, path.name)
+
+    return sorted(files, key=key)
 
 
 def place_stems(

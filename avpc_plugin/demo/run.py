@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 import time
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
@@ -17,7 +18,7 @@ from avpc_plugin.audio.io import read_audio
 from avpc_plugin.checkpoints.files import CheckpointError
 from avpc_plugin.checkpoints.format import LoadedCheckpoint
 from avpc_plugin.checkpoints.registry import RegistryError, default_model, load_model
-from avpc_plugin.data.instruments import get_instrument
+from avpc_plugin.data.instruments import INSTRUMENT_NAMES, get_instrument
 from avpc_plugin.data.scene import SceneRecord, synth_scene
 from avpc_plugin.demo.report import format_report
 from avpc_plugin.demo.result import (
@@ -71,6 +72,26 @@ def check_out_dir(out: Path, overwrite: bool) -> None:
             f"--out {out}: already exists; pass --overwrite to replace the demo's files in it, "
             "or choose another folder"
         )
+
+
+def demo_output_files(out: Path) -> list[Path]:
+    """The files an earlier ``avpc demo`` wrote in ``out`` (found by their names: the report,
+    the spectrograms, the scene's mix, video, record and solos, one stem per performer and the
+    residual); anything else in the folder is not the demo's and is never listed."""
+    stem = re.compile(rf"(?:{'|'.join(map(re.escape, INSTRUMENT_NAMES))})(?:_\d+)?")
+    found = [out / REPORT_MD, out / SPECTROGRAMS_PNG]
+    scene = out / SCENE_DIR
+    found += [scene / name for name in ("mix.wav", "scene.mp4", "scene.json")]
+    if scene.is_dir():
+        found += sorted(p for p in scene.iterdir() if re.fullmatch(r"solo_\d+\.wav", p.name))
+    stems = out / STEMS_DIR
+    if stems.is_dir():
+        found += sorted(
+            p
+            for p in stems.iterdir()
+            if p.suffix == ".wav" and (p.stem == RESIDUAL or stem.fullmatch(p.stem))
+        )
+    return [p for p in found if p.is_file() and not p.is_symlink()]
 
 
 def load_demo_model(
@@ -245,6 +266,8 @@ def run_demo(
         raise ValueError(f"duration: expected positive seconds, got {duration!r}")
     check_out_dir(out_dir, overwrite)
     model_name, checkpoint = load_demo_model(model, device)
+    for old in demo_output_files(out_dir):  # an earlier run's stems must not outlive it
+        old.unlink()
     separator = Separator(checkpoint.model, device=device)
     echo(f"model: {model_name} ({checkpoint.arch}, sha256 {checkpoint.sha256[:12]})")
     echo(f"device: {separator.device}")

@@ -21,8 +21,13 @@ from avpc_plugin.evaluate.benchmark import (
     separator_function,
 )
 from avpc_plugin.evaluate.report import format_table, write_reports
-from avpc_plugin.evaluate.tune import DEFAULT_GRIDS, tune_preset
-from avpc_plugin.presets import load_preset, user_presets_dir
+from avpc_plugin.evaluate.tune import DEFAULT_GRIDS, MIN_TUNE_SOURCES, tune_preset
+from avpc_plugin.presets import (
+    load_preset,
+    preset_search_path,
+    shipped_presets_dir,
+    user_presets_dir,
+)
 from avpc_plugin.presets.writer import preset_to_toml, write_preset_text
 from avpc_plugin.separate import Separator
 from avpc_plugin.stem_settings import reference_preset
@@ -165,7 +170,13 @@ def report_suffix(
     default=None,
     help="Folder for the tuned preset (default: the user preset folder).",
 )
-@click.option("--as", "out_name", default=None, help="Name of the tuned preset (default: NAME).")
+@click.option(
+    "--as",
+    "out_name",
+    default=None,
+    help="Name of the tuned preset (default: NAME; required for a shipped preset written onto "
+    "the search path, where NAME would hide the shipped one: --as NAME does that on purpose).",
+)
 @click.option(
     "--grid",
     "grid_specs",
@@ -192,7 +203,8 @@ def tune_command(
     """Tune NAME's threshold, cycles and smoothing for the best SDR on a benchmark set.
 
     Tune on a set like the footage you will separate: values tuned on a model's own training
-    sounds trust it too much on new ones (docs/benchmarks.md, "Stem presets on the val set")."""
+    sounds trust it too much on new ones (docs/benchmarks.md, "Stem presets on the val set"),
+    and on at least 8 sources of the instrument (fewer: a warning)."""
     grids = parse_grids(grid_specs) if grid_specs else DEFAULT_GRIDS
     try:
         start = load_preset(name)
@@ -202,6 +214,19 @@ def tune_command(
     folder = out_dir or user_presets_dir()
     target_name = out_name or name
     target = folder / f"{target_name}.toml"
+    shipped = shipped_presets_dir() / f"{name}.toml"
+    on_path = any(folder.resolve() == f.resolve() for f in preset_search_path())
+    if (
+        out_name is None
+        and shipped.is_file()
+        and on_path
+        and folder.resolve() != shipped.parent.resolve()
+    ):
+        raise click.ClickException(
+            f"{name!r} is a shipped preset: writing {target} would hide it (every stem that "
+            f"names {name!r} would get the tuned values). Pass --as {name}-tuned to keep both, "
+            f"or --as {name} to replace it on purpose"
+        )
     if target.exists() and not overwrite:
         raise click.ClickException(f"{target}: already exists (pass --overwrite)")
     try:
@@ -215,18 +240,34 @@ def tune_command(
     except ValueError as err:
         raise click.ClickException(str(err)) from None
     tuned = result.preset
+    what = instrument or name
+    few = result.sources < MIN_TUNE_SOURCES
+    if few:
+        click.echo(
+            f"warning: tuned on only {result.sources} {what} source(s); below "
+            f"{MIN_TUNE_SOURCES} the gain may not hold on other footage (tune on a larger set)",
+            err=True,
+        )
+    date = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+    description = (
+        f"{name} tuned by avpc presets tune on {set_dir.resolve()} ({result.sources} {what} "
+        f"source(s){', few: the gain may not hold' if few else ''}), {date}: mean SDR "
+        f"{result.start_sdr:.2f} -> {result.best_sdr:.2f} dB"
+    )
     scores = (
         *tuned.tuned,
         ("model", str(model or "(default)")),
         ("set", str(set_dir.resolve())),
-        ("date", datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")),
+        ("date", date),
     )
     header = (
         f"tuned from preset {name!r} ({start.source or 'built in'}) by `avpc presets tune`\n"
         f"mean SDR {result.start_sdr:.2f} dB -> {result.best_sdr:.2f} dB over "
         f"{result.sources} source(s)"
     )
-    text = preset_to_toml(replace(tuned, name=target_name, tuned=scores), header=header)
+    text = preset_to_toml(
+        replace(tuned, name=target_name, tuned=scores, description=description), header=header
+    )
     written = write_preset_text(text, folder, target_name, overwrite)
     click.echo(
         f"{name}: SDR {result.start_sdr:.2f} dB -> {result.best_sdr:.2f} dB "

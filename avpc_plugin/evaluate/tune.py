@@ -32,6 +32,9 @@ DEFAULT_GRIDS: dict[str, tuple[float, ...]] = {
     "freq_hz": (0.0, 10.0, 20.0, 40.0),
 }
 """Values tried per knob (cycles 0 = the model's trained number)."""
+MIN_TUNE_SOURCES = 8
+"""Below this many scored sources a tuned gain is mostly the set's chance: ``avpc presets tune``
+warns that it may not hold on other footage."""
 
 
 # -------------------------------------------------------------------------------------- search

@@ -19,6 +19,7 @@ from avpc_plugin.presets import (
     preset_search_path,
     user_presets_dir,
 )
+from avpc_plugin.presets.loader import preset_file_errors
 from avpc_plugin.presets.writer import child_preset_toml, preset_to_toml, write_preset_text
 from avpc_plugin.stem_settings import build_post_chain
 
@@ -70,13 +71,18 @@ def validate_command(files: tuple[Path, ...]) -> None:
     """Check preset FILES (keys, types, ranges, effects, inheritance, plug-ins load)."""
     failed = 0
     for path in files:
-        try:
-            preset = load_preset_file(path)
-            build_post_chain(preset.post, f"{path}: post")
-            click.echo(f"ok      {path}")
-        except PresetError as err:
+        errors = preset_file_errors(path)
+        if not errors:
+            try:
+                build_post_chain(load_preset_file(path).post, f"{path}: post")
+            except PresetError as err:
+                errors.append(str(err))
+        if errors:
             failed += 1
-            click.echo(f"INVALID {err}")
+            for error in errors:  # every error of the file, not only the first
+                click.echo(f"INVALID {error}")
+        else:
+            click.echo(f"ok      {path}")
     if failed:
         raise click.ClickException(f"{failed} of {len(files)} preset file(s) invalid")
 

@@ -112,7 +112,7 @@ def find_preset_file(name: str, after: Path | None = None) -> Path | None:
     if name == DEFAULT_PRESET:
         return None
     known = list_presets()
-    close = difflib.get_close_matches(name, known, n=1)
+    close = difflib.get_close_matches(name, [k for k in known if k != name], n=1)
     hint = f"; did you mean {close[0]!r}?" if close else ""
     below = " below " + str(after) if after is not None else ""
     raise PresetError(f"unknown preset {name!r}{below}{hint} (known presets: {', '.join(known)})")
@@ -184,6 +184,60 @@ def read_preset_toml(path: Path) -> dict[str, Any]:
     return raw
 
 
+def preset_file_errors(path: str | os.PathLike[str]) -> list[str]:
+    """Every error of the preset file ``path`` (empty: it loads), not only the first.
+
+    Each top-level key, settings key, ``[[post]]`` entry and ``[tuned]`` value is checked on its
+    own; the inheritance chain and the cross-key rules (which need the whole preset) are checked
+    once the file's own keys are right.
+    """
+    path = Path(path)
+    if not path.is_file():
+        return [f"{path}: no such preset file"]
+    try:
+        data = path.read_bytes().decode("utf-8-sig")
+        raw = tomllib.loads(data)
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+        try:
+            read_preset_toml(path)  # the same failure, worded as when loading
+        except PresetError as err:
+            return [str(err)]
+        raise
+    where = str(path)
+    errors: list[str] = []
+
+    def check(step: Any, *args: Any) -> None:
+        try:
+            step(*args)
+        except PresetError as err:
+            errors.append(str(err))
+
+    for key in raw:
+        if key not in TOP_LEVEL_KEYS:
+            errors.append(str(unknown_key_error(key, TOP_LEVEL_KEYS, where)))
+    if not isinstance(raw.get("description", ""), str):
+        errors.append(f"{where}: description: expected a string, got {raw['description']!r}")
+    if "inherits" in raw:
+        check(check_preset_name, raw["inherits"], f"{where}: inherits")
+    for section in SECTION_RULES:
+        if section not in raw:
+            continue
+        if not isinstance(raw[section], Mapping):
+            check(check_table, raw[section], f"{where}: [{section}]")
+            continue
+        for key, value in raw[section].items():
+            check(check_sections, {section: {key: value}}, where)
+    if isinstance(raw.get("post"), list):
+        for index, entry in enumerate(raw["post"]):
+            check(parse_effect, entry, f"{where}: post[{index}]")
+    else:
+        check(_post, raw, where)
+    check(_tuned, raw, where)
+    if not errors:
+        check(load_preset_file, path)  # inheritance, the parents' files, cross-key rules
+    return errors
+
+
 def _parent_name(path: Path, raw: Mapping[str, Any]) -> str | None:
     default = None if path.stem == DEFAULT_PRESET else DEFAULT_PRESET
     parent = raw.get("inherits", default)
@@ -205,12 +259,19 @@ def _resolve(
     try:
         parent_path = find_preset_file(parent, after=path.parent if parent == path.stem else None)
     except PresetError as err:
+        if parent == path.stem:  # extends its namesake further down the path, and there is none
+            raise PresetError(
+                f"{path}: inherits itself ({parent!r}): a preset that inherits its own name "
+                f"extends the next {parent}{PRESET_SUFFIX} further down the search path, and "
+                f"there is none below {path.parent}; inherit another preset (or leave inherits "
+                "out for 'default')"
+            ) from None
         raise PresetError(f"{path}: inherits: {err}") from None
     if parent_path is None:  # no default.toml anywhere: the built-in defaults
         return sections, post if post is not None else ()
     if any(parent_path.resolve() == seen for _, seen in chain):
         names = " -> ".join([*(name for name, _ in chain), parent])
-        raise PresetError(f"{where}: inherits: cyclic inheritance {names}")
+        raise PresetError(f"{where}: inherits: inheritance loop {names}")
     parent_sections, parent_post = _resolve(parent_path, read_preset_toml(parent_path), chain)
     merged = {
         section: {**parent_sections.get(section, {}), **sections.get(section, {})}

@@ -132,6 +132,13 @@ def expand_inputs(inputs: Sequence[Path]) -> list[Path]:
     "rule decides: by default its stem as masked, before the post chain).",
 )
 @click.option("--normalise", is_flag=True, help="Scale masks so the stems sum to the input.")
+@click.option(
+    "--no-dither",
+    "no_dither",
+    is_flag=True,
+    help="Round 16/24-bit output to the nearest step instead of adding TPDF dither (the default, "
+    "as DAWs bounce: quantisation error becomes a steady noise floor, not distortion).",
+)
 @model_option()
 @device_option
 @click.option("--start", type=float, default=None, help="First second to separate.")
@@ -178,6 +185,7 @@ def separate_command(
     bit_depth: BitDepth,
     residual: bool,
     normalise: bool,
+    no_dither: bool,
     model: str | None,
     device: str | None,
     start: float | None,
@@ -242,6 +250,7 @@ def separate_command(
                         overwrite,
                         claimed,
                         strict,
+                        dither=not no_dither,
                     )
                 )
     except KeyboardInterrupt:  # Ctrl-C: the input in progress has unwound (no partial file)
@@ -294,6 +303,7 @@ def _separate_one(
     overwrite: bool,
     claimed: dict[Path, Path],
     strict: bool = False,
+    dither: bool = True,
 ) -> _Outcome:
     began = time.perf_counter()
     if not path.is_file():
@@ -339,6 +349,7 @@ def _separate_one(
                 bit_depth=bit_depth,
                 overwrite=overwrite,
                 progress=progress,
+                dither=dither,
             )
     except KeyboardInterrupt:
         raise

@@ -367,6 +367,7 @@ class Separator:
         cancel: CancelSignal | None = None,
         root: str | os.PathLike[str] | None = None,
         video_tolerance: float | None = None,
+        dither: bool = True,
     ) -> dict[str, Path]:
         """Like :meth:`separate`, but stream every stem into a file (bounded memory).
 
@@ -379,6 +380,7 @@ class Separator:
             root: if set, every output's folder must lie inside this folder (taken as given),
                 checked when its file is opened and right before its rename
                 (:class:`~avpc_plugin.audio.io.OutputEscapeError` otherwise).
+            dither: TPDF dither for 16 and 24 bit (:class:`AtomicAudioWriter`); False rounds.
             (the other arguments as :meth:`separate`)
 
         Returns:
@@ -404,7 +406,13 @@ class Separator:
             stack.callback(_abort_all, writers)
             for name in names:
                 writers[name] = AtomicAudioWriter(
-                    outputs[name], source.sample_rate, source.channels, bit_depth, overwrite, root
+                    outputs[name],
+                    source.sample_rate,
+                    source.channels,
+                    bit_depth,
+                    overwrite,
+                    root,
+                    dither=dither,
                 )
             for _, blocks, _ in self._stream(
                 source,
