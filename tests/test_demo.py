@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import struct
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -28,6 +29,7 @@ from avpc_plugin.demo import (
 )
 from avpc_plugin.demo.cli import demo_command
 from avpc_plugin.nets import build_net
+from avpc_plugin.separate import SilentResidualWarning
 
 DURATION = 4.0
 RATE = 44100
@@ -246,3 +248,16 @@ def test_demo_overwrite_clears_its_own_old_files_and_keeps_others(
     solos = sorted(p.name for p in (out / "scene").iterdir() if p.name.startswith("solo_"))
     assert solos == ["solo_0.wav", "solo_1.wav"]
     assert (out / "notes.txt").read_text() == "mine"
+
+
+def test_the_demos_normalised_residual_is_silent_without_a_warning(
+    tmp_path: Path, tiny_model: Path
+) -> None:
+    # the performers name every instrument, so the residual is meant to be silent: no warning
+    # in the middle of the progress bar (a plain separation with --normalise does get a note)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        args = ["--out", str(tmp_path / "out"), "--model", str(tiny_model)]
+        result = CliRunner().invoke(demo_command, [*args, "--duration", str(DURATION)])
+    assert result.exit_code == 0, result.output
+    assert not [w for w in caught if issubclass(w.category, SilentResidualWarning)]

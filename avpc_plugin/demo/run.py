@@ -6,6 +6,7 @@ import dataclasses
 import os
 import re
 import time
+import warnings
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from pathlib import Path
@@ -38,7 +39,7 @@ from avpc_plugin.demo.spectrograms import plot_spectrograms, spectrogram_panels
 from avpc_plugin.evaluate.benchmark import read_model_rate
 from avpc_plugin.metrics import separation_scores
 from avpc_plugin.presets import Preset, ResidualSettings, list_presets, load_preset
-from avpc_plugin.separate import Separator, StemQuery
+from avpc_plugin.separate import Separator, SilentResidualWarning, StemQuery
 from avpc_plugin.separate.separator import RESIDUAL, ProgressCallback
 
 
@@ -174,16 +175,19 @@ def separate_scene(
         stem name -> path, in query order, then ``"residual"``.
     """
     outputs = {name: stems_dir / f"{name}.wav" for name in [q.name for q in queries] + [RESIDUAL]}
-    return separator.separate_to_files(
-        scene.mix,
-        outputs,
-        stems=queries,
-        residual=True,
-        normalise=normalise,
-        bit_depth=STEM_BIT_DEPTH,
-        overwrite=True,
-        progress=progress,
-    )
+    with warnings.catch_warnings():
+        if normalise:  # the performers name every instrument: a silent residual is the point
+            warnings.simplefilter("ignore", SilentResidualWarning)
+        return separator.separate_to_files(
+            scene.mix,
+            outputs,
+            stems=queries,
+            residual=True,
+            normalise=normalise,
+            bit_depth=STEM_BIT_DEPTH,
+            overwrite=True,
+            progress=progress,
+        )
 
 
 def score_stems(

@@ -5,12 +5,14 @@ from avpc_plugin.separate.separator import (
     SeparationCancelled,
     SeparationResult,
     Separator,
+    SilentResidualWarning,
 )
 
 __all__ = [
     "SeparationCancelled",
     "SeparationResult",
     "Separator",
+    "SilentResidualWarning",
     "StemQuery",
     "parse_stem_spec",
 ]

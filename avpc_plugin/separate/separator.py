@@ -88,6 +88,11 @@ _SILENT_RESIDUAL = 1e-4
 """A residual whose peak is below this fraction of the input's (-80 dB) is reported as silent."""
 
 
+class SilentResidualWarning(AudioWarning):
+    """The residual came out silent (e.g. masks normalised across stems that name every
+    instrument): expected by a caller that asked for it so, news to one that did not."""
+
+
 class SeparationCancelled(Exception):
     """The caller's cancel signal fired; nothing was written under a final name."""
 
@@ -595,7 +600,7 @@ class Separator:
             warnings.warn(
                 f"{source.path or 'audio'}: the residual is silent (80 dB or more below the "
                 f"input): {why}",
-                AudioWarning,
+                SilentResidualWarning,
                 stacklevel=3,
             )
 
