@@ -39,7 +39,7 @@ from pythonosc import slip
 from pythonosc.osc_message_builder import OscMessageBuilder
 from pythonosc.osc_packet import OscPacket
 
-PROTOCOL_VERSION = "1.2"
+PROTOCOL_VERSION = "1.3"
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 9000
 JOB_EVENTS = ("/avpc/accepted", "/avpc/progress", "/avpc/stem", "/avpc/done", "/avpc/cancelled")

@@ -314,3 +314,16 @@ def test_error_replies_bound_what_they_echo() -> None:
     assert len(encode_message(address, [code, message, job_id, ref])) < 8000
     assert job_id.endswith("\u2026") and len(job_id) == 64
     assert message.endswith("\u2026") and len(ref) == 200
+
+
+def test_video_tolerance_and_dither_are_job_keys(media: dict[str, Path]) -> None:
+    spec = parse_job(job(media))
+    assert (spec.video_tolerance, spec.dither) == (None, True)  # the engine's own, dithered
+    spec = parse_job(job(media, video_tolerance=2, dither=False))
+    assert (spec.video_tolerance, spec.dither) == (2.0, False)
+    assert parse_job(job(media, video_tolerance=0.0)).video_tolerance == 0.0
+    refused(job(media, video_tolerance=-0.1), ErrorCode.INVALID_JOB, "job.video_tolerance")
+    refused(job(media, video_tolerance="1"), ErrorCode.INVALID_JOB, "job.video_tolerance")
+    refused(job(media, video_tolerance=True), ErrorCode.INVALID_JOB, "job.video_tolerance")
+    refused(job(media, dither="no"), ErrorCode.INVALID_JOB, "job.dither")
+    refused(job(media, dither=0), ErrorCode.INVALID_JOB, "job.dither")

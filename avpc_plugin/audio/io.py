@@ -43,6 +43,8 @@ from typing import Any, Literal
 import numpy as np
 from scipy.signal import resample_poly
 
+from avpc_plugin.audio.provenance import StemProvenance, embed_provenance
+
 AUDIO_FILE_EXTENSIONS = (".wav", ".flac", ".aiff", ".aif", ".mp3", ".ogg", ".m4a")
 """Audio files: read with pedalboard, except the MP4 audio of ``.m4a`` (AAC, ALAC), which PyAV
 decodes as it does a video container's track."""
@@ -633,6 +635,10 @@ class AtomicAudioWriter:
             are exactly 0) is left undithered, as DAWs' auto-blanking does. The dither is seeded
             from :data:`DITHER_SEED` and the file name, so a file's bytes are reproducible.
             False: plain rounding to the nearest step. 32-bit float is never dithered.
+        provenance: where the stem comes from, written into the file when it is finished, while
+            it still has its temporary name (:func:`~avpc_plugin.audio.provenance.embed_provenance`:
+            WAV ``bext`` + ``iXML`` chunks before ``data``, FLAC Vorbis comments, AIFF ID3); the
+            samples are unchanged. None: a plain file.
 
     Raises:
         FileExistsError: ``path`` exists and ``overwrite`` is False.
@@ -650,6 +656,7 @@ class AtomicAudioWriter:
         overwrite: bool = False,
         root: str | os.PathLike[str] | None = None,
         dither: bool = True,
+        provenance: StemProvenance | None = None,
     ) -> None:
         from pedalboard.io import AudioFile  # deferred: pedalboard (JUCE) only to write a file
 
@@ -692,6 +699,7 @@ class AtomicAudioWriter:
             if dither and self._steps is not None
             else None
         )
+        self.provenance = provenance
         self.peak = 0.0
         """Largest absolute sample written so far (tracked for the integer formats only)."""
 
@@ -746,6 +754,8 @@ class AtomicAudioWriter:
             return
         try:
             self._file.close()
+            if self.provenance is not None:
+                embed_provenance(self._temp, self.provenance)
             fd = os.open(self._temp, os.O_RDONLY)
             try:
                 os.fsync(fd)
@@ -906,17 +916,18 @@ def write_audio(
     bit_depth: BitDepth = "24",
     overwrite: bool = False,
     dither: bool = True,
+    provenance: StemProvenance | None = None,
 ) -> Path:
     """Write float audio ``(channels, samples)`` (or ``(samples,)``) atomically; returns the path.
 
-    16 and 24 bit are TPDF-dithered unless ``dither`` is False (see :class:`AtomicAudioWriter`).
-    Errors as :class:`AtomicAudioWriter`.
+    16 and 24 bit are TPDF-dithered unless ``dither`` is False; ``provenance`` is written into
+    the file (see :class:`AtomicAudioWriter`). Errors as :class:`AtomicAudioWriter`.
     """
     data = np.asarray(audio, dtype=np.float32)
     if data.ndim == 1:
         data = data[None]
     with AtomicAudioWriter(
-        path, sample_rate, data.shape[0], bit_depth, overwrite, dither=dither
+        path, sample_rate, data.shape[0], bit_depth, overwrite, dither=dither, provenance=provenance
     ) as writer:
         writer.write(data)
     return writer.path

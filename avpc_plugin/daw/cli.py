@@ -9,7 +9,13 @@ import click
 from avpc_plugin.audio.io import AudioFileError
 from avpc_plugin.daw.ardour import ArdourSessionError, add_stems_to_session
 from avpc_plugin.daw.rpp import RppProjectError, add_tracks_to_rpp, write_rpp_project
-from avpc_plugin.daw.stems import StemPlacement, place_stem, place_stems, stem_files
+from avpc_plugin.daw.stems import (
+    StemPlacement,
+    place_stem,
+    place_stems,
+    recorded_position,
+    stem_files,
+)
 
 
 @click.group("daw")
@@ -50,9 +56,10 @@ def daw_group() -> None:
 @click.option(
     "--position",
     type=float,
-    default=0.0,
-    show_default=True,
-    help="Where the stems start in the source, in seconds (the start of the separated range).",
+    default=None,
+    help="Where the stems start in the source, in seconds (the start of the separated range). "
+    "Default: the position the stems record (`avpc separate` writes it: WAV bext TimeReference, "
+    "FLAC/AIFF TIME_REFERENCE tag), or 0 when they record none or disagree.",
 )
 @click.option(
     "--source",
@@ -76,7 +83,7 @@ def export_command(
     stems_dir: Path,
     order: tuple[str, ...],
     session: Path,
-    position: float,
+    position: float | None,
     source: Path | None,
     overwrite: bool,
     replace: bool,
@@ -87,7 +94,15 @@ def export_command(
         placements: list[StemPlacement] = []
         if source is not None:
             placements.append(place_stem(source, 0.0))
-        placements += place_stems(stem_files(stems_dir, order), position)
+        files = stem_files(stems_dir, order)
+        if position is None:
+            position, note = recorded_position(files)
+            if position is None:
+                click.echo(f"{note}: placing them at 0 s (pass --position to choose)", err=True)
+                position = 0.0
+            else:
+                click.echo(note, err=True)
+        placements += place_stems(files, position)
         if fmt == "ardour":
             added = add_stems_to_session(
                 session, placements, existing="replace" if replace else "refuse"

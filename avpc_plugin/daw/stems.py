@@ -11,9 +11,11 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
+from fractions import Fraction
 from pathlib import Path
 
 from avpc_plugin.audio.io import AUDIO_FILE_EXTENSIONS, audio_info
+from avpc_plugin.audio.provenance import read_time_reference
 
 
 @dataclass(frozen=True)
@@ -149,3 +151,30 @@ def place_stems(
     if duplicates:
         raise ValueError(f"stems: several files are named {', '.join(duplicates)}")
     return placements
+
+
+def recorded_position(paths: Sequence[str | os.PathLike[str]]) -> tuple[float | None, str]:
+    """Where the stems start on their source's timeline, as written in the files themselves
+    (``avpc separate`` writes it: the WAV bext TimeReference, the FLAC / AIFF ``TIME_REFERENCE``
+    tag, in samples at the file's rate).
+
+    Returns:
+        ``(seconds, note)``: the position every stem that records one agrees on, or None when
+        none records one or they disagree; the note says which, for the user.
+    """
+    found: dict[Path, Fraction] = {}
+    for path in paths:
+        samples = read_time_reference(path)
+        if samples is not None:
+            found[Path(path)] = Fraction(samples, audio_info(path).sample_rate)
+    if not found:
+        return None, "no stem records its position (bext / TIME_REFERENCE)"
+    values = sorted(set(found.values()))
+    if len(values) > 1:
+        listed = ", ".join(f"{p.name} {float(v):g} s" for p, v in found.items())
+        return None, f"the stems record different positions ({listed})"
+    lacking = [Path(p).name for p in paths if Path(p) not in found]
+    note = f"position {float(values[0]):g} s, recorded in the stems"
+    if lacking:
+        note += f" ({', '.join(lacking)} record(s) none and follow)"
+    return float(values[0]), note

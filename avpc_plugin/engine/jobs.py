@@ -305,6 +305,8 @@ class JobQueue:
                 progress=progress,
                 cancel=job.cancel_event,
                 root=spec.out_dir,
+                video_tolerance=spec.video_tolerance,
+                dither=spec.dither,
             )
         except SeparationCancelled:
             with self._lock:

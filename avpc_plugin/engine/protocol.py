@@ -38,7 +38,7 @@ from avpc_plugin.separate.query import StemQuery
 from avpc_plugin.separate.separator import RESIDUAL
 from avpc_plugin.stem_settings.schema import MAX_CYCLES
 
-PROTOCOL_VERSION = "1.2"
+PROTOCOL_VERSION = "1.3"
 """``major.minor``: a client speaking another major version is refused."""
 PREFIX = "/avpc"
 MAX_JOB_JSON_BYTES = 64 * 1024
@@ -261,6 +261,8 @@ JOB_KEYS = (
     "format",
     "bit_depth",
     "overwrite",
+    "video_tolerance",
+    "dither",
 )
 """Keys of a job description (see ``bridge/PROTOCOL.md``); any other key is refused."""
 STEM_KEYS = ("name", "preset", "video", "box", "offset")
@@ -280,6 +282,9 @@ class JobSpec:
         residual, normalise, cycles: as :meth:`Separator.separate_to_files`.
         bit_depth: ``"16"``, ``"24"`` or ``"32f"``.
         overwrite: replace existing output files.
+        video_tolerance: seconds a video may fall short of the audio range before the held
+            frames are reported (None: the engine's Separator's setting).
+        dither: TPDF dither for 16 and 24 bit (False: plain rounding).
         ref: the client's own tag for the job, echoed in ``/avpc/accepted``.
     """
 
@@ -294,6 +299,8 @@ class JobSpec:
     cycles: int | None = None
     bit_depth: BitDepth = "24"
     overwrite: bool = False
+    video_tolerance: float | None = None
+    dither: bool = True
     ref: str = ""
 
     def existing_outputs(self) -> list[Path]:
@@ -474,6 +481,8 @@ def parse_job(text: str, output_root: Path | None = None) -> JobSpec:
     except ValueError as err:
         raise _invalid("template" if "template" in str(err) else "format", str(err)) from None
     overwrite = _flag(job, "overwrite")
+    video_tolerance = _seconds(job, "video_tolerance")
+    dither = _get_type(job, "dither", bool, "true or false")
 
     names = [stem.name for stem in stems] + ([RESIDUAL] if residual else [])
     try:
@@ -503,6 +512,8 @@ def parse_job(text: str, output_root: Path | None = None) -> JobSpec:
         cycles=cycles,
         bit_depth=bit_depth,  # type: ignore[arg-type]
         overwrite=overwrite,
+        video_tolerance=video_tolerance,
+        dither=True if dither is None else dither,
         ref=ref,
     )
     try:

@@ -43,6 +43,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+import avpc_plugin
 from avpc_plugin.audio.frontend import analyse_mixture
 from avpc_plugin.audio.io import (
     AtomicAudioWriter,
@@ -58,6 +59,7 @@ from avpc_plugin.audio.io import (
     time_range_to_samples,
 )
 from avpc_plugin.audio.masks import ideal_ratio_mask
+from avpc_plugin.audio.provenance import StemProvenance
 from avpc_plugin.audio.stft import CLIP_SAMPLES, FREQ_BINS, MODEL_RATE
 from avpc_plugin.audio.warp import unwarp_from_log_freq
 from avpc_plugin.checkpoints.registry import default_model, load_model
@@ -221,6 +223,9 @@ class Separator:
         min_seconds: a range to separate shorter than this is refused (ValueError) before any
             work; 0 (the default) takes any length, down to one sample (``avpc separate`` uses
             :data:`MIN_SECONDS`).
+        model_name, model_sha256: the model's registry name (or checkpoint file name) and its
+            checkpoint's sha256, written into the stems' provenance (:meth:`separate_to_files`);
+            :meth:`from_pretrained` fills them in.
     """
 
     def __init__(
@@ -236,6 +241,8 @@ class Separator:
         video_tolerance: float = 0.5,
         amp: bool = True,
         min_seconds: float = 0.0,
+        model_name: str = "",
+        model_sha256: str = "",
     ) -> None:
         for method in ("visual_features", "masks_from_features"):
             if not callable(getattr(model, method, None)):
@@ -261,6 +268,8 @@ class Separator:
         self.video_tolerance = video_tolerance
         self.amp = amp
         self.min_seconds = min_seconds
+        self.model_name = model_name
+        self.model_sha256 = model_sha256
 
     def stem_presets(self, stems: Sequence[StemQuery]) -> list[Preset]:
         """The preset each stem follows: its own, or the Separator's ``default_preset``."""
@@ -288,6 +297,9 @@ class Separator:
                 )
             name_or_path = entry.name
         loaded = load_model(name_or_path, device=device)
+        given = Path(name_or_path)  # a checkpoint file is named by its file name
+        options.setdefault("model_name", given.name if given.is_file() else str(name_or_path))
+        options.setdefault("model_sha256", loaded.sha256)
         return cls(loaded.model, device=device, **options)
 
     # -------------------------------------------------------------------------------- public API
@@ -373,6 +385,7 @@ class Separator:
         root: str | os.PathLike[str] | None = None,
         video_tolerance: float | None = None,
         dither: bool = True,
+        provenance: bool = True,
     ) -> dict[str, Path]:
         """Like :meth:`separate`, but stream every stem into a file (bounded memory).
 
@@ -386,6 +399,10 @@ class Separator:
                 checked when its file is opened and right before its rename
                 (:class:`~avpc_plugin.audio.io.OutputEscapeError` otherwise).
             dither: TPDF dither for 16 and 24 bit (:class:`AtomicAudioWriter`); False rounds.
+            provenance: write each stem's :class:`~avpc_plugin.audio.provenance.StemProvenance`
+                into its file (source, start on the source's timeline as the WAV ``bext``
+                TimeReference / the FLAC and AIFF ``TIME_REFERENCE`` tag, model name and sha256
+                prefix, box, offset, preset, version); False: plain files.
             (the other arguments as :meth:`separate`)
 
         Returns:
@@ -409,6 +426,7 @@ class Separator:
             # each cleanup is registered before its file exists, so an interrupt (SIGTERM,
             # Ctrl-C) landing anywhere leaves no partial file behind
             stack.callback(_abort_all, writers)
+            records = self._provenance(source, stems, presets) if provenance else {}
             for name in names:
                 writers[name] = AtomicAudioWriter(
                     outputs[name],
@@ -418,6 +436,7 @@ class Separator:
                     overwrite,
                     root,
                     dither=dither,
+                    provenance=records.get(name),
                 )
             for _, blocks, _ in self._stream(
                 source,
@@ -437,6 +456,28 @@ class Separator:
             return dict(zip(writers, paths, strict=True))
 
     # -------------------------------------------------------------------------------- internals
+
+    def _provenance(
+        self, source: _Source, stems: Sequence[StemQuery], presets: Sequence[Preset]
+    ) -> dict[str, StemProvenance]:
+        """Each output's provenance record (the residual's: no box, the default preset's name)."""
+        base = StemProvenance(
+            stem=RESIDUAL,
+            source="" if source.path is None else str(source.path.absolute()),
+            start_sample=source.first,
+            sample_rate=source.sample_rate,
+            model=self.model_name,
+            model_sha256=self.model_sha256[:16],
+            preset=self.default_preset.name,
+            version=avpc_plugin.__version__,
+        )
+        records = {
+            stem.name: dataclasses.replace(
+                base, stem=stem.name, box=stem.box, offset=stem.offset, preset=preset.name
+            )
+            for stem, preset in zip(stems, presets, strict=True)
+        }
+        return {**records, RESIDUAL: base}
 
     def _tolerance(self, video_tolerance: float | None) -> float:
         tolerance = self.video_tolerance if video_tolerance is None else video_tolerance
