@@ -15,7 +15,7 @@ from click.testing import CliRunner
 from avpc_plugin.cli import main
 from avpc_plugin.data.cache import ClipCache
 from avpc_plugin.data.corpus import SynthConfig, synthesize_corpus
-from avpc_plugin.train.config import load_config
+from avpc_plugin.train.config import ConfigError, load_config
 from avpc_plugin.train.data import batch_to_device, build_datasets
 from avpc_plugin.video.encode import write_mp4
 
@@ -75,6 +75,21 @@ def test_datasets_read_caches_and_frames_are_normalised_on_the_device(config_fil
     assert frames.shape == (1, 2, 3, 1, 224, 224)
     assert float(frames.min()) > -3.0 and float(frames.max()) < 3.0  # ImageNet-normalised
     torch.testing.assert_close(mix[0], audios[0].mean(dim=0))
+
+
+def test_image_size_sets_the_frames_and_the_cache(config_file: Path, tmp_path: Path) -> None:
+    # a trunk that sees small frames needs no 224 px cache (8.7 MB a clip): [data] image_size
+    small = tmp_path / "small.toml"
+    text = config_file.read_text().replace('out_dir = "run"', f'out_dir = "{tmp_path / "run"}"')
+    text = text.replace("[data]\n", f'[data]\nimage_size = 48\ncache = "{tmp_path / "cache"}"\n')
+    text = text.replace('"corpus/', f'"{config_file.parent / "corpus"}/')
+    small.write_text(text)
+    train, _ = build_datasets(load_config(small))
+    assert train[0]["frames"].shape[-2:] == (48, 48)
+    assert ClipCache(tmp_path / "cache" / "train").image_size == 48
+    small.write_text(small.read_text().replace("image_size = 48", "image_size = 0"))
+    with pytest.raises(ConfigError, match=r"\[data\] image_size: expected a positive integer"):
+        load_config(small)
 
 
 def test_avpc_train_runs_and_resumes(config_file: Path) -> None:

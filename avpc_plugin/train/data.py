@@ -81,7 +81,8 @@ def _split_dataset(
     path, index = (data.train, data.train_index) if split == "train" else (data.val, data.val_index)
     cache_root = data.cache or config.out_dir / "cache"
     try:
-        cache = _shared_cache(read_clips(path, index), cache_root / split, data.fps, ctx)
+        clips = read_clips(path, index)
+        cache = _shared_cache(clips, cache_root / split, data.fps, data.image_size, ctx)
         return CachedMixSeparateDataset(cache, **options)
     except (ValueError, FileNotFoundError) as err:
         where = f"{config.source}: " if config.source is not None else ""
@@ -89,11 +90,16 @@ def _split_dataset(
 
 
 def _shared_cache(
-    clips: list[SoloClip], folder: Path, fps: float, ctx: DistributedContext | None
+    clips: list[SoloClip],
+    folder: Path,
+    fps: float,
+    image_size: int,
+    ctx: DistributedContext | None,
 ) -> ClipCache:
-    """The cache of ``clips`` in ``folder``: built (if needed) by the main rank only."""
+    """The cache of ``clips`` in ``folder`` (frames for ``image_size`` px): built (if needed) by
+    the main rank only."""
     if ctx is None or ctx.is_main:
-        cache = ensure_cache(clips, folder, fps=fps)
+        cache = ensure_cache(clips, folder, fps=fps, image_size=image_size)
     if ctx is not None:
         barrier(ctx)
         if not ctx.is_main:
