@@ -19,6 +19,7 @@ from avpc_plugin.audio.io import (
     AudioWarning,
     AudioWriteError,
     audio_info,
+    check_output_format,
     read_audio,
     resample,
     resample_span,
@@ -264,3 +265,8 @@ def test_dither_is_reproducible_per_file_and_leaves_float_untouched(tmp_path: Pa
     assert (tmp_path / "b/blocks.wav").read_bytes() == whole  # the same in blocks or at once
     back, _ = read_audio(write_audio(tmp_path / "f.wav", audio, 44100, "32f"))
     assert np.array_equal(back, audio)  # float is never dithered
+
+
+def test_a_bit_depth_given_as_a_number_is_told_it_wants_a_string() -> None:
+    with pytest.raises(ValueError, match=r"expected one of '16', '24', '32f', got 24$"):
+        check_output_format("wav", 24)  # type: ignore[arg-type]

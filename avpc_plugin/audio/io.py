@@ -525,7 +525,8 @@ def check_output_format(fmt: str, bit_depth: str) -> None:
     if fmt not in WRITE_FORMATS:
         raise ValueError(f"format: expected one of {', '.join(WRITE_FORMATS)}, got {fmt!r}")
     if bit_depth not in BIT_DEPTHS:
-        raise ValueError(f"bit depth: expected one of {', '.join(BIT_DEPTHS)}, got {bit_depth!r}")
+        choices = ", ".join(repr(depth) for depth in BIT_DEPTHS)  # strings: 24 is not "24"
+        raise ValueError(f"bit depth: expected one of {choices}, got {bit_depth!r}")
     if bit_depth == "32f" and fmt != "wav":
         raise ValueError(
             f"bit depth: 32-bit float is written as wav only, not {fmt} (use 16 or 24)"

@@ -185,7 +185,14 @@ def report_suffix(
     help="Values to try for a knob (cycles, threshold, time_ms, freq_hz); repeat per knob. "
     "Default: the built-in grids of all four.",
 )
-@click.option("--rounds", type=click.IntRange(min=1), default=1, show_default=True)
+@click.option(
+    "--rounds",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="Passes over the knobs, each knob tuned in turn with the others held (more rounds: "
+    "more candidates scored).",
+)
 @device_option
 @overwrite_option("an existing tuned preset file")
 def tune_command(
