@@ -489,8 +489,12 @@ def make_job(
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description="Talk to a running avpc engine over OSC.")
-    parser.add_argument("--host", default=DEFAULT_HOST)
-    parser.add_argument("--port", type=_port, default=DEFAULT_PORT)
+    parser.add_argument(
+        "--host", default=DEFAULT_HOST, help=f"engine address (default {DEFAULT_HOST})"
+    )
+    parser.add_argument(
+        "--port", type=_port, default=DEFAULT_PORT, help=f"engine port (default {DEFAULT_PORT})"
+    )
     parser.add_argument("--tcp", action="store_true", help="use TCP instead of UDP")
     parser.add_argument(
         "--timeout",
@@ -505,29 +509,44 @@ def _parser() -> argparse.ArgumentParser:
         help="seconds a followed job may go without news before the engine is asked (default 30)",
     )
     commands = parser.add_subparsers(dest="command", required=True)
-    for name in ("ping", "hello", "models", "presets", "shutdown"):
-        commands.add_parser(name)
+    simple = {
+        "ping": "check that the engine answers",
+        "hello": "the engine's version, protocol, model and device",
+        "models": "the models the engine can load",
+        "presets": "the stem presets the engine knows",
+        "shutdown": "stop the engine (a running job is cancelled, its files removed)",
+    }
+    for name, text in simple.items():
+        commands.add_parser(name, help=text)
     status = commands.add_parser("status", help="the engine and its queue, or one job")
-    status.add_argument("job_id", nargs="?")
-    cancel = commands.add_parser("cancel")
-    cancel.add_argument("job_id")
+    status.add_argument("job_id", nargs="?", help="a job id (default: the whole engine)")
+    cancel = commands.add_parser("cancel", help="cancel a queued or running job")
+    cancel.add_argument("job_id", help="the job id the engine gave when it accepted the job")
     job = commands.add_parser("separate", help="submit a job and follow it")
     job.add_argument("source", help="audio or video file")
     job.add_argument(
-        "--stem", action="append", required=True, metavar="NAME[=PRESET][@x,y,w,h][+OFFSET]"
+        "--stem",
+        action="append",
+        required=True,
+        metavar="NAME[=PRESET][@x,y,w,h][+OFFSET]",
+        help="a stem to extract, as `avpc separate --stem` takes it; repeat for several",
     )
     job.add_argument("--out", required=True, help="output folder")
     job.add_argument("--video", default=None, help="footage for the stems (default: the source)")
-    job.add_argument("--start", type=float, default=None)
-    job.add_argument("--end", type=float, default=None)
-    job.add_argument("--format", default="wav", choices=("wav", "flac", "aiff"))
-    job.add_argument("--bit-depth", default="24", choices=("16", "24", "32f"))
-    job.add_argument("--template", default=None)
-    job.add_argument("--residual", action="store_true")
+    job.add_argument("--start", type=float, default=None, help="first second to separate")
+    job.add_argument("--end", type=float, default=None, help="second to stop at")
+    job.add_argument("--format", default="wav", choices=("wav", "flac", "aiff"), help="stem format")
+    job.add_argument(
+        "--bit-depth", default="24", choices=("16", "24", "32f"), help="sample format of the stems"
+    )
+    job.add_argument(
+        "--template", default=None, help="output path inside --out, e.g. {track}/{stem}.{ext}"
+    )
+    job.add_argument("--residual", action="store_true", help="also write the input minus the stems")
     job.add_argument(
         "--normalise", action="store_true", help="stems share the mix (name every instrument)"
     )
-    job.add_argument("--overwrite", action="store_true")
+    job.add_argument("--overwrite", action="store_true", help="replace existing output files")
     return parser
 
 
