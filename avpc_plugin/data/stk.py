@@ -208,8 +208,9 @@ def stk_demo() -> Path | None:
 
 
 FROZEN_CLOCK = "2000-01-01 00:00:00"
-"""The wall clock ``stk-demo`` sees: STK seeds its noise generators (breath, bow and reed noise)
-from the time of day, so without a fixed clock the same score renders differently each second."""
+"""The wall clock ``stk-demo`` sees, stopped: STK seeds its noise generators (breath, bow and reed
+noise) from the time of day, so without a stopped clock the same score renders differently each
+second (a clock that only starts at this date still ticks across a second now and then)."""
 FAKETIME_PACKAGE = "faketime"
 """The Debian package whose ``faketime`` runs a program on a fixed clock."""
 
@@ -222,7 +223,7 @@ def _frozen_clock() -> list[str]:
             f"faketime: not found on PATH (Debian package {FAKETIME_PACKAGE}); stk-demo needs a "
             "fixed clock to render the same clip twice"
         )
-    return [found, FROZEN_CLOCK]
+    return [found, "-f", FROZEN_CLOCK]  # -f: stopped (without it the fake clock ticks on)
 
 
 @dataclass(frozen=True)
