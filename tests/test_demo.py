@@ -12,6 +12,7 @@ import pytest
 from click.testing import CliRunner
 
 from avpc_plugin.audio.io import read_audio, write_audio
+from avpc_plugin.audio.provenance import read_provenance
 from avpc_plugin.checkpoints import registry
 from avpc_plugin.checkpoints.format import save_checkpoint
 from avpc_plugin.data.scene import SceneRecord
@@ -261,3 +262,9 @@ def test_the_demos_normalised_residual_is_silent_without_a_warning(
         result = CliRunner().invoke(demo_command, [*args, "--duration", str(DURATION)])
     assert result.exit_code == 0, result.output
     assert not [w for w in caught if issubclass(w.category, SilentResidualWarning)]
+
+
+def test_demo_stems_record_their_model(demo_run: tuple[Path, str], tiny_model: Path) -> None:
+    out, _ = demo_run
+    fields = read_provenance(out / "stems" / "violin.wav")
+    assert fields["AVPC_MODEL"] == tiny_model.name and len(fields["AVPC_MODEL_SHA256"]) == 16

@@ -272,7 +272,12 @@ def run_demo(
     model_name, checkpoint = load_demo_model(model, device)
     for old in demo_output_files(out_dir):  # an earlier run's stems must not outlive it
         old.unlink()
-    separator = Separator(checkpoint.model, device=device)
+    separator = Separator(
+        checkpoint.model,
+        device=device,
+        model_name=Path(model_name).name,
+        model_sha256=checkpoint.sha256,
+    )
     echo(f"model: {model_name} ({checkpoint.arch}, sha256 {checkpoint.sha256[:12]})")
     echo(f"device: {separator.device}")
 
