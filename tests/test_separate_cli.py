@@ -394,3 +394,14 @@ def test_16_bit_stems_are_dithered_unless_no_dither(setup: dict[str, Path], tmp_
     assert np.array_equal(np.round(rounded * 32767.0), steps)  # --no-dither: the nearest step
     off = np.round(dithered * 32767.0) - steps
     assert np.abs(off).max() <= 1 and 0.2 < np.mean(off != 0) < 0.8  # TPDF: within a step
+
+
+def test_a_range_that_ends_before_it_starts_is_a_usage_error(
+    setup: dict[str, Path], tmp_path: Path
+) -> None:
+    args = [setup["wav"], "--video", setup["video"], "--stem", "s", "-o", tmp_path]
+    result = run(*args, "--model", setup["model"], "--start", "5", "--end", "2")
+    assert result.exit_code == 2 and "--end" in result.output and "after --start" in result.output
+    result = run(*args, "--model", setup["model"], "--start", "-1")
+    assert result.exit_code == 2 and "--start" in result.output
+    assert not list(tmp_path.rglob("*.wav"))

@@ -215,6 +215,12 @@ def separate_command(
         output_paths(out_dir, template, "track", names, fmt)  # fields, extension, escapes
     except ValueError as err:
         raise click.BadParameter(str(err), param_hint="--template") from None
+    if start is not None and start < 0:
+        raise click.BadParameter(f"expected seconds >= 0, got {start:g}", param_hint="--start")
+    if start is not None and end is not None and end <= start:
+        raise click.BadParameter(
+            f"expected a time after --start ({start:g} s), got {end:g} s", param_hint="--end"
+        )
     shard_spec = parse_shard(shard)
     if video is not None and not video.is_file():
         raise click.BadParameter(f"{video}: no such video file", param_hint="--video")
