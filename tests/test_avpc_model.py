@@ -157,7 +157,7 @@ def test_param_groups_cover_every_trainable_parameter_once(freeze_trunk: bool) -
         ("masks_from_features", (torch.zeros(1, 256, 256), features(1, 2)), "mix_mag"),
         ("masks_from_features", (mix_mag(1), torch.zeros(1, 2, 16, 4, 4)), "features"),
         ("masks_from_features", (mix_mag(1), features(2, 2)), "features: batch"),
-        ("visual_features", (torch.zeros(1, 2, 3, 1, 112, 112),), "frames"),
+        ("visual_features", (torch.zeros(1, 2, 3, 1, 112, 96),), "frames: expected square"),
         ("forward", (mix_mag(2), torch.zeros(1, 2, 3, 1, 224, 224)), "frames: batch"),
     ],
 )

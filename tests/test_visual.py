@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 import torch
+import torch.nn.functional as F
 import torchvision
 from torch import Tensor
 
@@ -96,10 +97,27 @@ def test_trunk_weights_are_loaded_from_a_file(tmp_path: Path) -> None:
         VisualNet(trunk_weights=str(tmp_path / "list.pth"))
 
 
-@pytest.mark.parametrize("shape", [(1, 3, 1, 112, 112), (1, 1, 1, 224, 224), (3, 1, 224, 224)])
-def test_bad_frames_are_named(shape: tuple[int, ...]) -> None:
-    with pytest.raises(ValueError, match=r"frames: expected shape \(B, 3, T, 224, 224\)"):
+@pytest.mark.parametrize(
+    ("shape", "message"),
+    [
+        ((1, 3, 1, 112, 96), "frames: expected square frames"),
+        ((1, 1, 1, 224, 224), r"frames: expected shape \(B, 3, T, S, S\)"),
+        ((3, 1, 224, 224), r"frames: expected shape \(B, 3, T, S, S\)"),
+    ],
+)
+def test_bad_frames_are_named(shape: tuple[int, ...], message: str) -> None:
+    with pytest.raises(ValueError, match=message):
         visual_net()(torch.zeros(shape))
+
+
+def test_frames_staged_at_the_trunks_size_give_what_full_frames_give() -> None:
+    # training may stage frames at trunk_input_size ([data] image_size): the trunk then skips
+    # its own resize, and sees exactly what it sees of 224 px frames resized the same way
+    torch.manual_seed(0)
+    net = visual_net(trunk_input_size=112).eval()
+    full = torch.randn(2, 3, 1, 224, 224)
+    small = F.interpolate(full[:, :, 0], (112, 112), mode="bilinear", antialias=True)[:, :, None]
+    torch.testing.assert_close(net(small), net(full))
 
 
 @pytest.mark.parametrize("config", [{"map_size": 3}, {"visual_channels": 0}])

@@ -19,7 +19,7 @@ from avpc_plugin.audio.stft import log_magnitude
 from avpc_plugin.nets.layers import check_shape
 from avpc_plugin.nets.pcnet import PCNet
 from avpc_plugin.nets.registry import register_net
-from avpc_plugin.nets.visual import FRAME_SIZE, VisualNet
+from avpc_plugin.nets.visual import VisualNet, check_square_frames
 
 
 @register_net("avpc")
@@ -72,12 +72,13 @@ class AVPC(nn.Module):
         """Per-source visual maps.
 
         Args:
-            frames: (B, N, 3, T, 224, 224) ImageNet-normalised RGB frames, T per source.
+            frames: (B, N, 3, T, S, S) ImageNet-normalised RGB frames, T per source (S = 224
+                at inference; training may stage them smaller).
 
         Returns:
             (B, N, C, k, k) visual feature maps, averaged over the T frames.
         """
-        check_shape(frames, "frames", ("B", "N", 3, "T", FRAME_SIZE, FRAME_SIZE))
+        check_square_frames(frames, ("B", "N", 3, "T", "S", "S"))
         batch, sources = frames.shape[:2]
         maps = self.visual_net(frames.flatten(0, 1))
         return maps.unflatten(0, (batch, sources))

@@ -114,6 +114,14 @@ def check_trunk_input_size(size: Any) -> int:
     return size
 
 
+def check_square_frames(frames: Tensor, layout: tuple[int | str, ...]) -> None:
+    """Raise a ValueError unless ``frames`` has ``layout`` with square frames (the last two
+    sizes equal)."""
+    check_shape(frames, "frames", layout)
+    if frames.shape[-1] != frames.shape[-2]:
+        raise ValueError(f"frames: expected square frames, got {tuple(frames.shape)}")
+
+
 def run_trunk(trunk: nn.Module, images: Tensor, input_size: int, frozen: bool) -> Tensor:
     """Trunk maps of frames seen at ``input_size`` px: (N, 3, 224, 224) -> (N, 512, s, s).
 
@@ -121,7 +129,7 @@ def run_trunk(trunk: nn.Module, images: Tensor, input_size: int, frozen: bool) -
     (bilinear, antialiased), which makes the trunk about ``(input_size / 224) ** 2`` as costly.
     A ``frozen`` trunk runs without autograd.
     """
-    if input_size != FRAME_SIZE:
+    if images.shape[-2:] != (input_size, input_size):
         size = (input_size, input_size)
         images = F.interpolate(images, size, mode="bilinear", antialias=True)
     images = images.contiguous(memory_format=torch.channels_last)
@@ -203,10 +211,13 @@ class VisualNet(nn.Module):
         return self
 
     def forward(self, frames: Tensor) -> Tensor:
-        """(B, 3, T, 224, 224) ImageNet-normalised RGB frames -> (B, C, k, k) time-averaged map."""
-        check_shape(frames, "frames", ("B", 3, "T", FRAME_SIZE, FRAME_SIZE))
-        batch, _, num_frames = frames.shape[:3]
-        images = frames.transpose(1, 2).reshape(batch * num_frames, 3, FRAME_SIZE, FRAME_SIZE)
+        """(B, 3, T, S, S) ImageNet-normalised RGB frames -> (B, C, k, k) time-averaged map.
+
+        ``S`` is 224 at inference; training may stage smaller frames (``[data] image_size``),
+        resized like any frame to ``trunk_input_size`` before the trunk."""
+        check_square_frames(frames, ("B", 3, "T", "S", "S"))
+        batch, _, num_frames, height, width = frames.shape
+        images = frames.transpose(1, 2).reshape(batch * num_frames, 3, height, width)
         trunk_maps = run_trunk(self.trunk, images, self.trunk_input_size, self.freeze_trunk)
         if self.trunk_input_size != FRAME_SIZE:
             trunk_maps = F.adaptive_avg_pool2d(trunk_maps, TRUNK_MAP_SIZE)
