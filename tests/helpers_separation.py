@@ -7,6 +7,8 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from avpc_plugin.nets.registry import register_net
+
 
 class ConstantMasks(nn.Module):
     """Answers fixed logits per source (30 -> mask exactly 1.0 in float32); records frames."""
@@ -33,3 +35,19 @@ class LoudnessMasks(ConstantMasks):
         log_mag = torch.log(mix_mag + 1e-6)
         centred = log_mag - log_mag.mean(dim=(1, 2, 3), keepdim=True)  # per window
         return centred.expand(-1, features.shape[1], -1, -1)
+
+
+@register_net("test-identity-separation")
+class IdentitySeparation(nn.Module):
+    """Mask logits of +30 everywhere (mask exactly 1.0): stems equal the input."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.scale = nn.Parameter(torch.ones(()))
+        self.config: dict[str, Any] = {}
+
+    def visual_features(self, frames: Tensor) -> Tensor:
+        return frames.mean(dim=(2, 3, 4, 5))
+
+    def masks_from_features(self, mix_mag: Tensor, features: Tensor, cycles: Any = None) -> Tensor:
+        return (30.0 * self.scale).expand(features.shape[0], features.shape[1], 256, 256)

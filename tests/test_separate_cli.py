@@ -11,32 +11,14 @@ from typing import Any
 
 import numpy as np
 import pytest
-import torch
 from click.testing import CliRunner
 from helpers_engine import make_video
+from helpers_separation import IdentitySeparation
 from helpers_video import make_camera_mp4, make_marker_video
-from torch import Tensor, nn
 
 from avpc_plugin.audio.io import read_audio, write_audio
 from avpc_plugin.checkpoints.format import save_checkpoint
-from avpc_plugin.nets.registry import register_net
 from avpc_plugin.separate.cli import separate_command
-
-
-@register_net("test-identity-separation")
-class IdentitySeparation(nn.Module):
-    """Mask logits of +30 everywhere (mask exactly 1.0): stems equal the input."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.scale = nn.Parameter(torch.ones(()))
-        self.config: dict[str, Any] = {}
-
-    def visual_features(self, frames: Tensor) -> Tensor:
-        return frames.mean(dim=(2, 3, 4, 5))
-
-    def masks_from_features(self, mix_mag: Tensor, features: Tensor, cycles: Any = None) -> Tensor:
-        return (30.0 * self.scale).expand(features.shape[0], features.shape[1], 256, 256)
 
 
 @pytest.fixture(scope="module")

@@ -9,34 +9,16 @@ from typing import Any
 
 import numpy as np
 import pytest
-import torch
 from click.testing import CliRunner
+from helpers_separation import IdentitySeparation
 from helpers_video import make_camera_mp4
-from torch import Tensor, nn
 
 from avpc_plugin.audio.io import read_audio, write_audio
 from avpc_plugin.checkpoints.format import save_checkpoint
-from avpc_plugin.nets.registry import register_net
 from avpc_plugin.separate.cli import separate_command
 
 CUTS = (0.004, 0.1, 0.3, 0.5, 0.75, 0.9, 0.99)
 """Fractions of a whole faststart mp4's bytes kept: inside the index, then through the data."""
-
-
-@register_net("test-fuzz-identity")
-class FuzzIdentity(nn.Module):
-    """Masks of exactly 1.0: every stem is its input, so a whole stem is as long as the input."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.scale = nn.Parameter(torch.ones(()))
-        self.config: dict[str, Any] = {}
-
-    def visual_features(self, frames: Tensor) -> Tensor:
-        return frames.mean(dim=(2, 3, 4, 5))
-
-    def masks_from_features(self, mix_mag: Tensor, features: Tensor, cycles: Any = None) -> Tensor:
-        return (30.0 * self.scale).expand(features.shape[0], features.shape[1], 256, 256)
 
 
 @pytest.fixture(scope="module")
@@ -57,7 +39,7 @@ def corpus(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     (folder / "noise.mov").write_bytes(np.random.default_rng(5).bytes(20_000))
     return {
         "folder": folder,
-        "model": save_checkpoint(FuzzIdentity(), root / "models", "identity"),
+        "model": save_checkpoint(IdentitySeparation(), root / "models", "identity"),
         "inputs": sorted(p for p in folder.iterdir()),
     }
 

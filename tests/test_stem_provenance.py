@@ -14,11 +14,10 @@ from typing import Any
 
 import numpy as np
 import pytest
-import torch
 from click.testing import CliRunner
 from helpers_engine import make_video
+from helpers_separation import IdentitySeparation
 from test_daw_ardour import MINIMAL_SESSION
-from torch import Tensor, nn
 
 from avpc_plugin.audio.io import read_audio, write_audio
 from avpc_plugin.audio.provenance import (
@@ -30,7 +29,6 @@ from avpc_plugin.audio.provenance import (
 )
 from avpc_plugin.checkpoints.format import save_checkpoint
 from avpc_plugin.daw.cli import daw_group
-from avpc_plugin.nets.registry import register_net
 from avpc_plugin.separate.cli import separate_command
 
 RATE = 48000
@@ -136,20 +134,6 @@ def test_ffprobe_reads_the_provenance(tmp_path: Path, suffix: str) -> None:
 # ------------------------------------------------------------------ separate, then daw export
 
 
-@register_net("test-identity-provenance")
-class Identity(nn.Module):
-    def __init__(self) -> None:
-        super().__init__()
-        self.scale = nn.Parameter(torch.ones(()))
-        self.config: dict[str, Any] = {}
-
-    def visual_features(self, frames: Tensor) -> Tensor:
-        return frames.mean(dim=(2, 3, 4, 5))
-
-    def masks_from_features(self, mix_mag: Tensor, features: Tensor, cycles: Any = None) -> Tensor:
-        return (30.0 * self.scale).expand(features.shape[0], features.shape[1], 256, 256)
-
-
 @pytest.fixture(scope="module")
 def separated(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """``avpc separate --start 12.5`` of a 13.5 s recording: two FLAC / WAV stem folders."""
@@ -159,7 +143,7 @@ def separated(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     )
     source = write_audio(root / "take.wav", audio, RATE, "32f")
     video = make_video(root / "cam.mp4", 14.0)
-    model = save_checkpoint(Identity(), root / "models", "identity")
+    model = save_checkpoint(IdentitySeparation(), root / "models", "identity")
     found = {"source": source, "model": model}
     for fmt in ("wav", "flac"):
         out = root / fmt
